@@ -4,7 +4,6 @@
 set -euo pipefail
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-DEBIAN_PACKAGES=(espeak-ng ffmpeg)
 
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
@@ -18,8 +17,9 @@ if ((${#missing[@]})); then
     echo "warning: ${missing[*]} not found and no apt-get; speech output will be unavailable" >&2
   fi
 fi
-: "${DEBIAN_PACKAGES[@]}"
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[dev]"
+# pip's notes about local index folders that do not hold a package are noise; real errors still show.
+quiet() { grep -v -e "is neither a file nor a directory" -e "^WARNING: Location" || true; }
+"$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | quiet
+"$VENV/bin/python" -m pip install -q -e ".[dev]" 2>&1 | quiet

@@ -1,0 +1,117 @@
+"""The Python API of the original spec: ``InferenceService`` turns videos, frames or keypoints into results.
+
+Example::
+
+    service = InferenceService.from_settings(Settings())
+    result = await service.process_video("clip.mp4")
+    print(result.sentence, result.gloss)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from cslr.monitoring import stage_timer
+from cslr.pose.holistic import HolisticExtractor, extract_video
+from cslr.pose.io import KEYPOINT_SUFFIXES, load_keypoints
+from cslr.pose.keypoints import BODY, Keypoints
+from cslr.serve.settings import Settings
+from cslr.stream.recognizer import RecognitionResult, Recognizer
+from cslr.video import VideoError, read_frame_folder, resample_frames
+
+MIN_SIGNER_FRACTION = 0.1  # below this share of frames with a body, the input has no signer
+
+
+class NoSignerError(ValueError):
+    """The input holds no person (no body found in the frames)."""
+
+
+def check_signer(kp: Keypoints) -> None:
+    """Raise :class:`NoSignerError` when too few frames show a body."""
+    if len(kp) == 0:
+        raise VideoError("the input has no frames")
+    found = float(kp.detected(BODY).mean())
+    if found < MIN_SIGNER_FRACTION:
+        raise NoSignerError(
+            f"no person detected: a body was found in {found:.0%} of {len(kp)} frames"
+        )
+
+
+class InferenceService:
+    """Video / frames / keypoints → :class:`RecognitionResult`, sharing one :class:`Recognizer`."""
+
+    def __init__(self, recognizer: Recognizer, settings: Settings) -> None:
+        self.recognizer = recognizer
+        self.settings = settings
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InferenceService:
+        """Load the configured checkpoint (default: the bundled model)."""
+        recognizer = Recognizer.from_checkpoint(
+            settings.checkpoint,
+            device=settings.device,
+            beam_width=settings.beam_width,
+            sign_language=settings.sign_language,
+            use_amp=settings.use_amp,
+        )
+        return cls(recognizer, settings)
+
+    def recognize_path(self, path: str | Path) -> RecognitionResult:
+        """A video file, a folder of frames, or a keypoint file (``.pose``, ``.npz``, ``.parquet``)."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"no such file or folder: {path}")
+        if path.is_dir():
+            timings: dict[str, float] = {}
+            with stage_timer(timings, "decode"):
+                clip = read_frame_folder(path, fps=self.settings.target_fps)
+            return self.recognize_frames(clip.frames, clip.fps, timings)
+        if path.suffix.lower() in KEYPOINT_SUFFIXES:
+            return self.recognize_keypoints(load_keypoints(path))
+        return self.recognize_video(path)
+
+    def recognize_video(self, path: str | Path) -> RecognitionResult:
+        """Decode, extract pose (in parallel segments) and recognise a video file."""
+        s = self.settings
+        timings: dict[str, float] = {}
+        with stage_timer(timings, "pose"):
+            kp = extract_video(
+                path,
+                fps=s.target_fps,
+                workers=s.pose_workers,
+                frame_skip=s.frame_skip,
+                motion_threshold=s.motion_threshold,
+                max_seconds=s.max_video_seconds,
+            )
+        return self.recognize_keypoints(kp, timings)
+
+    def recognize_frames(
+        self, frames: Sequence[np.ndarray] | np.ndarray, fps: float | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> RecognitionResult:
+        """RGB frames ``(T, H, W, 3)`` uint8 at ``fps`` (default: the target fps)."""
+        timings = {} if timings is None else timings
+        fps = fps or self.settings.target_fps
+        frames = resample_frames(list(frames), fps, self.settings.target_fps)
+        with stage_timer(timings, "pose"), HolisticExtractor() as extractor:
+            kp = extractor.extract(frames, fps=self.settings.target_fps)
+        return self.recognize_keypoints(kp, timings)
+
+    def recognize_keypoints(self, kp: Keypoints, timings: dict[str, float] | None = None) -> RecognitionResult:
+        """Recognise keypoints that were extracted already."""
+        check_signer(kp)
+        return self.recognizer.recognize(kp, timings)
+
+    async def process_video(self, path: str | Path) -> RecognitionResult:
+        """Async form of :meth:`recognize_path` (runs in a worker thread)."""
+        return await asyncio.to_thread(self.recognize_path, path)
+
+    async def process_frames(
+        self, frames: Sequence[np.ndarray] | np.ndarray, fps: float | None = None
+    ) -> RecognitionResult:
+        """Async form of :meth:`recognize_frames` (runs in a worker thread)."""
+        return await asyncio.to_thread(self.recognize_frames, frames, fps)

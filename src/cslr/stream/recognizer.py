@@ -1,0 +1,130 @@
+"""The shared, stateless recognizer: keypoints in, glosses with timings and an English sentence out.
+
+One :class:`Recognizer` serves every caller (files, the REST API, all live connections); it holds the
+model and decoding options but no per-caller state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cslr.data.vocab import Vocabulary
+from cslr.decode.ctc import Hypothesis, beam_search, greedy_decode
+from cslr.language.grammar import glosses_to_english
+from cslr.model.checkpoint import default_checkpoint_path, load_checkpoint
+from cslr.model.network import CSLRModel
+from cslr.monitoring import stage_timer
+from cslr.pose.keypoints import Keypoints, preprocess
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One recognised gloss: times in seconds from the start of the input."""
+
+    gloss: str
+    start: float
+    end: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class RecognitionResult:
+    """What every interface returns (CLI ``--json``, Python API, REST)."""
+
+    gloss: tuple[str, ...]
+    sentence: str
+    confidence: float
+    frame_count: int
+    fps: float
+    segments: tuple[Segment, ...]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: lists instead of tuples."""
+        data = asdict(self)
+        data["gloss"] = list(self.gloss)
+        data["segments"] = [asdict(s) for s in self.segments]
+        return data
+
+
+def resolve_device(device: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``auto`` (CUDA when available)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("DEVICE=cuda but no CUDA GPU is available")
+    return torch.device(device)
+
+
+class Recognizer:
+    """Keypoints → :class:`RecognitionResult`, shared across callers."""
+
+    def __init__(
+        self,
+        model: CSLRModel,
+        vocab: Vocabulary,
+        *,
+        device: str = "auto",
+        beam_width: int = 1,
+        sign_language: str = "asl",
+        use_amp: bool = False,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.vocab = vocab
+        self.beam_width = beam_width
+        self.sign_language = sign_language
+        self.use_amp = use_amp and self.device.type == "cuda"
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, **options: Any) -> Recognizer:
+        """Load a checkpoint (default: the bundled model)."""
+        model, _cfg, vocab, _extra = load_checkpoint(path or default_checkpoint_path(), map_location="cpu")
+        return cls(model, vocab, **options)
+
+    @torch.inference_mode()
+    def log_probs(self, features: np.ndarray) -> np.ndarray:
+        """Per-step log-posteriors ``(T', V)`` for one sequence of features ``(T, F)``."""
+        x = torch.from_numpy(features).unsqueeze(0).to(self.device)
+        lengths = torch.tensor([features.shape[0]], device=self.device)
+        with torch.autocast(self.device.type, enabled=self.use_amp):
+            out = self.model(x, lengths)
+        steps = int(out.out_lengths[0])
+        return out.log_probs[:steps, 0].float().cpu().numpy()
+
+    def decode(self, log_probs: np.ndarray) -> Hypothesis:
+        """Best hypothesis for ``log_probs`` ``(T', V)``: greedy at beam width 1, else prefix beam search."""
+        if self.beam_width <= 1:
+            return greedy_decode(log_probs)
+        return beam_search(log_probs, beam_width=self.beam_width)[0]
+
+    def recognize(self, kp: Keypoints, timings: dict[str, float] | None = None) -> RecognitionResult:
+        """Recognise a whole sequence; ``timings`` (ms per stage) is filled in and returned with it."""
+        timings = {} if timings is None else timings
+        if len(kp) == 0:
+            raise ValueError("no frames to recognise")
+        with stage_timer(timings, "model"):
+            log_probs = self.log_probs(preprocess(kp))
+        with stage_timer(timings, "ctc"):
+            hyp = self.decode(log_probs)
+        return self.result(hyp, len(kp), kp.fps, seconds_per_step=len(kp) / kp.fps / max(len(log_probs), 1),
+                           timings=timings)
+
+    def result(
+        self, hyp: Hypothesis, frame_count: int, fps: float, seconds_per_step: float, timings: dict[str, float]
+    ) -> RecognitionResult:
+        """Turn a hypothesis into glosses, timed segments and an English sentence."""
+        with stage_timer(timings, "language"):
+            glosses = tuple(self.vocab.decode(list(hyp.token_ids)))
+            sentence = glosses_to_english(list(glosses), lang=self.sign_language) if glosses else ""
+        segments = tuple(
+            Segment(g, round(s * seconds_per_step, 3), round(e * seconds_per_step, 3), round(c, 4))
+            for g, s, e, c in zip(glosses, hyp.start_frames, hyp.end_frames, hyp.confidences, strict=True)
+        )
+        confidence = float(np.mean(hyp.confidences)) if hyp.confidences else 0.0
+        return RecognitionResult(glosses, sentence, round(confidence, 4), frame_count, fps, segments, timings)
