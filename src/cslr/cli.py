@@ -71,7 +71,208 @@ def _recognize(args: argparse.Namespace) -> int:
     return 0
 
 
-PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction], None]] = [_add_serve, _add_recognize]
+def _add_extract(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("extract", help="extract MediaPipe Holistic keypoints from a video to .pose or .npz")
+    p.add_argument("video", help="video file (mp4, webm, avi, mov, ...) or folder of frames")
+    p.add_argument("-o", "--output", required=True, help="output file: .pose (pose-format) or .npz")
+    p.add_argument("--fps", type=float, default=25.0, help="target frame rate (default 25)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    p.add_argument("--frame-skip", type=int, default=0, help="keep every (N+1)-th frame")
+    p.add_argument("--motion-threshold", type=float, default=0.0, help="drop near-static frames (0 = off)")
+    p.set_defaults(handler=_extract)
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cslr.pose.holistic import extract_video
+    from cslr.pose.io import save_keypoints
+    from cslr.pose.keypoints import LEFT_HAND, RIGHT_HAND
+    from cslr.video import probe_video
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".pose", ".npz"):
+        raise CLIError(f"output must end in .pose or .npz, got {out.name}")
+    kp = extract_video(args.video, args.fps, args.workers, args.frame_skip, args.motion_threshold)
+    info = None if Path(args.video).is_dir() else probe_video(args.video)
+    size = (info.width, info.height) if info and info.width and info.height else (1000, 1000)
+    save_keypoints(kp, out, *size)
+    hand = kp.detected(LEFT_HAND) | kp.detected(RIGHT_HAND)
+    print(
+        f"{out}: {len(kp)} frames at {kp.fps:g} fps, body in {100 * kp.detected().mean():.0f}% of frames, "
+        f"a hand in {100 * hand.mean():.0f}%"
+        if len(kp)
+        else f"{out}: 0 frames"
+    )
+    return 0
+
+
+# --- issue 7 (export): cslr export onnx|torchscript, cslr warmup ---
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript, checked against PyTorch")
+    p.add_argument("format", choices=["onnx", "torchscript"])
+    p.add_argument("checkpoint", nargs="?", default=None, help="default: the bundled model")
+    p.add_argument("-o", "--output", default=None,
+                   help="output file (default: <checkpoint name>.onnx or .ts.pt in the current folder)")
+    p.add_argument("--no-verify", action="store_true", help="skip the parity check against PyTorch")
+    p.set_defaults(handler=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cslr.model.checkpoint import default_checkpoint_path, load_checkpoint
+
+    checkpoint = Path(args.checkpoint or default_checkpoint_path())
+    model, _cfg, vocab, _extra = load_checkpoint(checkpoint, map_location="cpu")
+    out = Path(args.output or checkpoint.stem + (".onnx" if args.format == "onnx" else ".ts.pt"))
+    if args.format == "onnx":
+        from cslr.export.onnx import export_onnx
+
+        result = export_onnx(model, vocab, out, verify=not args.no_verify)
+        written, parity = [p for p in (result.model_path, result.chunk_path) if p], result.parity
+    else:
+        from cslr.export.torchscript import export_torchscript
+
+        ts = export_torchscript(model, vocab, out, verify=not args.no_verify)
+        written, parity = [ts.path], ts.parity
+    print("wrote " + ", ".join(str(p) for p in written))
+    if not args.no_verify:
+        print(f"parity with PyTorch: {parity.summary()}")
+    return 0
+
+
+def _add_warmup(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("warmup", help="load the model and run dummy inferences so first requests are fast")
+    p.add_argument("--checkpoint", default=None, help="default: CHECKPOINT, or the bundled model")
+    p.add_argument("--backend", choices=["torch", "onnx"], default=None, help="default: BACKEND")
+    p.add_argument("--lengths", type=int, nargs="+", default=None, help="frames per dummy sequence")
+    p.add_argument("--repeats", type=int, default=3, help="runs per length")
+    p.set_defaults(handler=_warmup)
+
+
+def _warmup(args: argparse.Namespace) -> int:
+    import time
+
+    from cslr.export.runtime import WARMUP_LENGTHS, warmup
+    from cslr.inference import InferenceService
+    from cslr.serve.settings import Settings
+
+    overrides = {"checkpoint": args.checkpoint, "backend": args.backend}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    start = time.perf_counter()
+    recognizer = InferenceService.from_settings(settings).recognizer
+    print(f"model loaded ({settings.backend}, {recognizer.device}) in {time.perf_counter() - start:.2f} s")
+    lengths = tuple(args.lengths or WARMUP_LENGTHS)
+    for frames, runs in warmup(recognizer, recognizer.model.cfg.input_dim, lengths, args.repeats).items():
+        print(f"T={frames:>5}: first {runs[0]:.1f} ms, then {min(runs[1:] or runs):.1f} ms")
+    return 0
+# --- end issue 7 (export) ---
+
+
+# --- issue 5 (decode + language) ---
+def _add_lm(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lm", help="gloss n-gram language model: build (ARPA) and perplexity")
+    lm_sub = p.add_subparsers(dest="lm_command", metavar="LM_COMMAND", required=True)
+    b = lm_sub.add_parser("build", help="estimate a Kneser-Ney gloss LM from transcripts")
+    b.add_argument("transcripts", help="one gloss sentence per line (or STM)")
+    b.add_argument("-o", "--output", required=True, help="ARPA file to write")
+    b.add_argument("--order", type=int, default=3)
+    b.set_defaults(handler=_lm_build)
+    q = lm_sub.add_parser("ppl", help="perplexity of an ARPA model on transcripts")
+    q.add_argument("model", help="ARPA file")
+    q.add_argument("transcripts")
+    q.set_defaults(handler=_lm_ppl)
+
+
+def _lm_build(args: argparse.Namespace) -> int:
+    from cslr.decode.lm import NGramLM, read_transcripts
+
+    lm = NGramLM.build(read_transcripts(args.transcripts), args.order)
+    lm.save_arpa(args.output)
+    print(f"wrote {args.output}: order {lm.order}, {len(lm.vocab)} words, {len(lm.probs)} n-grams")
+    return 0
+
+
+def _lm_ppl(args: argparse.Namespace) -> int:
+    from cslr.decode.lm import NGramLM, read_transcripts
+
+    print(f"perplexity={NGramLM.load_arpa(args.model).perplexity(read_transcripts(args.transcripts)):.2f}")
+    return 0
+
+
+def _add_eval_language(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval-language", help="BLEU/chrF of gloss-to-English on line-aligned files")
+    p.add_argument("--lang", choices=["asl", "isl"], default="asl")
+    p.add_argument("--gloss", required=True, help="gloss sentences, one per line")
+    p.add_argument("--ref", required=True, help="English references, line aligned")
+    p.add_argument("--case-sensitive", action="store_true", help="compare with case (default: lower-cased)")
+    p.set_defaults(handler=_eval_language)
+
+
+def _eval_language(args: argparse.Namespace) -> int:
+    from cslr.language.evaluate import evaluate_files
+
+    print(evaluate_files(args.gloss, args.ref, args.lang, lowercase=not args.case_sensitive))
+    return 0
+
+
+def _add_speak(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("speak", help="speak English text into a WAV file (offline espeak-ng)")
+    p.add_argument("text")
+    p.add_argument("-o", "--output", required=True, help="WAV file to write")
+    p.add_argument("--engine", choices=["auto", "pyttsx3", "espeak-ng", "gtts"], default="auto",
+                   help="gtts is online and used only when named")
+    p.set_defaults(handler=_speak)
+
+
+def _speak(args: argparse.Namespace) -> int:
+    from cslr.language.speech import SpeechUnavailableError, synthesize
+
+    try:
+        print(synthesize(args.text, args.output, engine=args.engine))
+    except (ImportError, SpeechUnavailableError) as exc:
+        raise CLIError(str(exc)) from exc
+    return 0
+# --- end issue 5 (decode + language) ---
+
+
+# --- issue 7 (service): API keys ---
+def _add_keys(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("keys", help="create, list or revoke the server's API keys")
+    p.add_argument("--database-url", default=None, help="default: DATABASE_URL, or SQLite in STATE_DIR")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="make a key and print it (shown only this once)")
+    create.add_argument("name", help="who or what uses the key")
+    actions.add_parser("list", help="list keys (ids and names, never the keys)")
+    revoke = actions.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    p.set_defaults(handler=_keys)
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from cslr.serve.security import run_keys_command
+
+    try:
+        print(run_keys_command(args.action, getattr(args, "name", None) or getattr(args, "key_id", None),
+                               args.database_url))
+    except LookupError as exc:
+        raise CLIError(str(exc)) from exc
+    return 0
+# --- end issue 7 (service) ---
+
+
+PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_serve,
+    _add_recognize,
+    _add_extract,
+    _add_export,  # issue 7 (export)
+    _add_warmup,  # issue 7 (export)
+    _add_lm,  # issue 5 (decode + language)
+    _add_eval_language,  # issue 5
+    _add_speak,  # issue 5
+    _add_keys,  # issue 7 (service)
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

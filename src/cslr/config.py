@@ -128,6 +128,7 @@ class TrainConfig:
         num_threads: torch intra-op threads (0 leaves torch's default).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         eval_every: evaluate on dev every this many epochs (the last epoch is always evaluated).
+        stop_wer: stop early once dev WER is at or below this (None: always run every epoch).
     """
 
     epochs: int = 30
@@ -142,6 +143,7 @@ class TrainConfig:
     num_threads: int = 2
     device: str = "cpu"
     eval_every: int = 1
+    stop_wer: float | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:

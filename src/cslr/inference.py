@@ -57,6 +57,8 @@ class InferenceService:
             beam_width=settings.beam_width,
             sign_language=settings.sign_language,
             use_amp=settings.use_amp,
+            backend=settings.backend,  # issue 7 (export): BACKEND=torch|onnx
+            onnx_model=settings.onnx_model,
         )
         return cls(recognizer, settings)
 

@@ -150,6 +150,7 @@ class _Beams:
     log P(…non-blank), accumulated weighted LM score and insertion bonuses."""
 
     node: np.ndarray  # (B,) int64
+    parent: np.ndarray  # (B,) int64, trie node of the prefix minus its last token (-1 for the root)
     last: np.ndarray  # (B,) int64
     p_blank: np.ndarray  # (B,) float64
     p_label: np.ndarray  # (B,) float64
@@ -159,6 +160,7 @@ class _Beams:
     def start(cls) -> _Beams:
         return cls(
             node=np.zeros(1, np.int64),
+            parent=np.full(1, -1, np.int64),
             last=np.full(1, -1, np.int64),
             p_blank=np.zeros(1),
             p_label=np.full(1, NEG_INF),
@@ -172,32 +174,37 @@ def frame_candidates(
     """Per frame, the non-blank token ids worth extending with: posterior ``>= min_prob``, at most
     ``top_k`` of them (the most probable). ``log_probs`` ``(T, V)`` → ``T`` arrays of ids ``(K_t,)``."""
     floor = math.log(min_prob) if min_prob > 0 else NEG_INF
-    lp = log_probs.copy()
-    lp[:, blank_id] = NEG_INF
-    k = lp.shape[1] if top_k is None else min(top_k, lp.shape[1])
-    if k < lp.shape[1]:
-        kth = np.partition(lp, lp.shape[1] - k, axis=1)[:, lp.shape[1] - k]
-        floor_t = np.maximum(kth, floor)
-    else:
-        floor_t = np.full(lp.shape[0], floor)
-    keep = lp >= floor_t[:, None]
+    lp = np.asarray(log_probs)
+    keep = lp >= floor
+    keep[:, blank_id] = False
     keep &= np.isfinite(lp)
+    n_kept = keep.sum(axis=1)
+    if top_k is not None:
+        for t in np.nonzero(n_kept > top_k)[0].tolist():
+            row = np.where(keep[t], lp[t], NEG_INF)
+            keep[t] = False
+            keep[t, np.argpartition(-row, top_k - 1)[:top_k]] = True
     rows, cols = np.nonzero(keep)
     bounds = np.searchsorted(rows, np.arange(lp.shape[0] + 1))
     return [cols[bounds[t] : bounds[t + 1]] for t in range(lp.shape[0])]
 
 
-def _parent_positions(beams: _Beams, parents: np.ndarray) -> np.ndarray:
+def _parent_positions(beams: _Beams) -> np.ndarray:
     """For each beam, the row of its parent prefix among the live beams, or -1: ``(B,)`` int."""
-    order = np.argsort(beams.node, kind="stable")
+    order = np.argsort(beams.node)
     sorted_nodes = beams.node[order]
-    par = parents[beams.node]
+    par = beams.parent
     idx = np.minimum(np.searchsorted(sorted_nodes, par), len(order) - 1)
     return np.where(sorted_nodes[idx] == par, order[idx], -1)
 
 
 def _lm_matrix(
-    beams: _Beams, trie: _Trie, cands: np.ndarray, lm: TokenLM | None, weight: float, bonus: float,
+    beams: _Beams,
+    trie: _Trie,
+    cands: np.ndarray,
+    lm: TokenLM | None,
+    weight: float,
+    bonus: float,
     cache: dict[Hashable, dict[int, float]],
 ) -> np.ndarray:
     """Weighted LM score plus insertion bonus of every extension ``(B, K)``."""
@@ -214,16 +221,13 @@ def _lm_matrix(
     return weight * rows + bonus
 
 
-def _extend(
-    beams: _Beams, frame: np.ndarray, cands: np.ndarray, parents: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _extend(beams: _Beams, frame: np.ndarray, cands: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One frame of the CTC prefix recursion (acoustic part).
 
     Args:
         beams: live prefixes ``B``.
         frame: log-posteriors of this frame ``(V,)``.
         cands: non-blank tokens considered in this frame ``(K,)``.
-        parents: trie parent of every node so far ``(N,)``.
 
     Returns:
         ``p_label`` of each prefix staying as it is ``(B,)`` (repeat of its last token, plus mass
@@ -235,7 +239,7 @@ def _extend(
     stay_label = np.where(has_last, beams.p_label + frame[np.maximum(beams.last, 0)], NEG_INF)
     same = beams.last[:, None] == cands[None, :]
     ext = np.where(same, beams.p_blank[:, None], tot[:, None]) + frame[cands][None, :]
-    ppos = _parent_positions(beams, parents) if len(beams.node) > 1 else np.full(1, -1)
+    ppos = _parent_positions(beams) if len(beams.node) > 1 else np.full(1, -1)
     child_rows = np.nonzero(ppos >= 0)[0]
     if child_rows.size:
         j = ppos[child_rows]
@@ -256,13 +260,19 @@ def _select(scores: np.ndarray, width: int) -> np.ndarray:
 
 
 def _step(
-    beams: _Beams, frame: np.ndarray, blank_lp: float, cands: np.ndarray, trie: _Trie,
-    lm: TokenLM | None, lm_weight: float, bonus: float, width: int,
+    beams: _Beams,
+    frame: np.ndarray,
+    blank_lp: float,
+    cands: np.ndarray,
+    trie: _Trie,
+    lm: TokenLM | None,
+    lm_weight: float,
+    bonus: float,
+    width: int,
     cache: dict[Hashable, dict[int, float]],
 ) -> _Beams:
     """Advance the beams by one frame whose non-blank candidates are ``cands`` ``(K,)``."""
-    parents = np.asarray(trie.parent)
-    stay_label, ext, tot = _extend(beams, frame, cands, parents)
+    stay_label, ext, tot = _extend(beams, frame, cands)
     stay_blank = tot + blank_lp
     lm_ext = _lm_matrix(beams, trie, cands, lm, lm_weight, bonus, cache)
     stay_score = np.logaddexp(stay_blank, stay_label) + beams.lm_total
@@ -272,9 +282,12 @@ def _step(
     stays, exts = picked[picked < n], picked[picked >= n] - n
     j, k = np.divmod(exts, len(cands))
     new_tokens = cands[k]
-    new_nodes = [trie.child(p, c, lm) for p, c in zip(beams.node[j].tolist(), new_tokens.tolist(), strict=True)]
+    new_nodes = [
+        trie.child(p, c, lm) for p, c in zip(beams.node[j].tolist(), new_tokens.tolist(), strict=True)
+    ]
     return _Beams(
         node=np.concatenate([beams.node[stays], np.asarray(new_nodes, np.int64)]),
+        parent=np.concatenate([beams.parent[stays], beams.node[j]]),
         last=np.concatenate([beams.last[stays], new_tokens]),
         p_blank=np.concatenate([stay_blank[stays], np.full(len(exts), NEG_INF)]),
         p_label=np.concatenate([stay_label[stays], ext[j, k]]),
@@ -286,7 +299,7 @@ def _blank_step(beams: _Beams, frame: np.ndarray, blank_lp: float) -> _Beams:
     """A frame with no non-blank candidate: prefixes only stay (blank or repeat), none is made."""
     tot = np.logaddexp(beams.p_blank, beams.p_label)
     stay_label = np.where(beams.last >= 0, beams.p_label + frame[np.maximum(beams.last, 0)], NEG_INF)
-    return _Beams(beams.node, beams.last, tot + blank_lp, stay_label, beams.lm_total)
+    return _Beams(beams.node, beams.parent, beams.last, tot + blank_lp, stay_label, beams.lm_total)
 
 
 def beam_search(
@@ -330,8 +343,9 @@ def beam_search(
     blank_col = lp[:, blank_id].tolist()
     for t, cands in enumerate(frame_candidates(lp, token_min_prob, token_top_k, blank_id)):
         if cands.size:
-            beams = _step(beams, lp[t], blank_col[t], cands, trie, lm, lm_weight, insertion_bonus,
-                          beam_width, cache)
+            beams = _step(
+                beams, lp[t], blank_col[t], cands, trie, lm, lm_weight, insertion_bonus, beam_width, cache
+            )
         else:
             beams = _blank_step(beams, lp[t], blank_col[t])
     return _finish(beams, trie, lp, lm, lm_weight, nbest or beam_width, blank_id)
@@ -345,7 +359,12 @@ def _check(log_probs: np.ndarray) -> np.ndarray:
 
 
 def _finish(
-    beams: _Beams, trie: _Trie, lp: np.ndarray, lm: TokenLM | None, lm_weight: float, nbest: int,
+    beams: _Beams,
+    trie: _Trie,
+    lp: np.ndarray,
+    lm: TokenLM | None,
+    lm_weight: float,
+    nbest: int,
     blank_id: int,
 ) -> list[Hypothesis]:
     """Rank the surviving prefixes (with the LM's end-of-sentence term) and align the best ``nbest``."""
@@ -357,8 +376,9 @@ def _finish(
     labels = [trie.labels(n) for n in beams.node[order].tolist()]
     alignments = align(lp, labels, blank_id)
     return [
-        Hypothesis(lab, conf, start, end, float(acoustic[i] + lm_total[i]), float(acoustic[i]),
-                   float(lm_total[i]))
+        Hypothesis(
+            lab, conf, start, end, float(acoustic[i] + lm_total[i]), float(acoustic[i]), float(lm_total[i])
+        )
         for i, lab, (conf, start, end) in zip(order.tolist(), labels, alignments, strict=True)
     ]
 
@@ -394,7 +414,8 @@ def align(
         return [_unaligned(len(seq)) for seq in label_seqs]
     emit = lp[:, ext]  # (T, N, S)
     back, delta = _viterbi(emit, valid, can_skip)
-    return [_spans(lp, back[:, i], delta[i], ext[i], len(seq)) for i, seq in enumerate(label_seqs)]
+    paths = _backtrack(back, delta, valid.sum(axis=1) - 1)
+    return [_spans(lp, paths[:, i], ext[i], len(seq)) for i, seq in enumerate(label_seqs)]
 
 
 def _unaligned(n_labels: int) -> Alignment:
@@ -425,32 +446,41 @@ def _viterbi(emit: np.ndarray, valid: np.ndarray, can_skip: np.ndarray) -> tuple
         stacked[_FROM_PREV, :, 1:] = delta[:, :-1]
         stacked[_FROM_SKIP, :, 2:] = delta[:, :-2]
         stacked[_FROM_SKIP, :, 2:][skip_mask] = NEG_INF
-        choice = stacked.argmax(axis=0)
-        back[t] = choice
-        delta = np.take_along_axis(stacked, choice[None], 0)[0] + emit[t]
+        back[t] = stacked.argmax(axis=0)
+        delta = stacked.max(axis=0) + emit[t]
         delta[~valid] = NEG_INF
     return back, delta
 
 
-def _spans(lp: np.ndarray, back: np.ndarray, delta: np.ndarray, ext: np.ndarray, n_labels: int) -> Alignment:
-    """Walk one sequence's back-pointers ``(T, S)`` from its better legal end and turn the path into
-    per-label confidence and span."""
+def _backtrack(back: np.ndarray, delta: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Best paths ``(T, N)`` (extended-label position per frame; -1 where no path fits) from the
+    back-pointers ``(T, N, S)``, final scores ``(N, S)`` and each sequence's last position ``(N,)``."""
+    T, n, _ = back.shape
+    rows = np.arange(n)
+    before = np.maximum(last - 1, 0)
+    s = np.where(delta[rows, last] >= delta[rows, before], last, before)
+    fits = np.isfinite(delta[rows, s])
+    paths = np.empty((T, n), np.int64)
+    for t in range(T - 1, -1, -1):
+        paths[t] = s
+        s = s - back[t, rows, s]
+    paths[:, ~fits] = -1
+    return paths
+
+
+def _spans(lp: np.ndarray, path: np.ndarray, ext: np.ndarray, n_labels: int) -> Alignment:
+    """Per-label confidence and span from one best path ``(T,)`` over extended labels ``(S,)``."""
     if n_labels == 0:
         return (), (), ()
-    last = 2 * n_labels
-    end = last if delta[last] >= delta[last - 1] else last - 1
-    if not np.isfinite(delta[end]):
+    if path[0] < 0:
         return _unaligned(n_labels)
-    T = back.shape[0]
-    path = np.empty(T, np.int64)
-    s = end
-    for t in range(T - 1, -1, -1):
-        path[t] = s
-        s -= int(back[t, s])
-    confs, starts, ends = [], [], []
-    for k in range(n_labels):
-        frames = np.nonzero(path == 2 * k + 1)[0]
-        starts.append(int(frames[0]))
-        ends.append(int(frames[-1]) + 1)
-        confs.append(float(np.exp(lp[frames, ext[2 * k + 1]]).mean()))
-    return tuple(confs), tuple(starts), tuple(ends)
+    on_label = np.nonzero(path % 2 == 1)[0]
+    k = path[on_label] // 2
+    post = np.exp(lp[on_label, ext[path[on_label]]])
+    counts = np.bincount(k, minlength=n_labels)
+    confs = np.bincount(k, weights=post, minlength=n_labels) / np.maximum(counts, 1)
+    starts = np.full(n_labels, len(path))
+    np.minimum.at(starts, k, on_label)
+    ends = np.zeros(n_labels, np.int64)
+    np.maximum.at(ends, k, on_label + 1)
+    return tuple(confs.tolist()), tuple(starts.tolist()), tuple(ends.tolist())

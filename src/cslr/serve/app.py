@@ -10,7 +10,11 @@ from fastapi import FastAPI
 
 from cslr import __version__
 from cslr.inference import InferenceService
-from cslr.serve.routes import health, inference
+from cslr.monitoring import set_model_loaded  # issue 7
+from cslr.serve.middleware import install_middleware  # issue 7
+from cslr.serve.operations import operations  # issue 7
+from cslr.serve.routes import health, inference, metrics, speech, training  # issue 7
+from cslr.serve.routes import stream as live_stream  # issue 6
 from cslr.serve.settings import Settings, get_settings
 
 log = logging.getLogger("cslr.serve")
@@ -22,7 +26,6 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
         app.state.service = None
         app.state.load_error = None
         if load_model:
@@ -32,7 +35,9 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
             except (OSError, ValueError, RuntimeError) as exc:
                 app.state.load_error = str(exc)
                 log.error("model failed to load: %s", exc)
-        yield
+        set_model_loaded(app.state.service is not None)  # issue 7
+        async with operations(app, settings), live_stream.streaming(app, settings):  # issue 7, issue 6
+            yield
 
     app = FastAPI(
         title="cslr",
@@ -43,4 +48,14 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
     app.state.settings = settings
     app.include_router(health.router, prefix="/api")
     app.include_router(inference.router, prefix="/api")
+    # --- issue 7: training, speech, metrics; request ids, CORS, access checks, size limit, time-out ---
+    app.include_router(training.router, prefix="/api")
+    app.include_router(speech.router, prefix="/api")
+    app.include_router(metrics.router)
+    install_middleware(app, settings)
+    # --- end issue 7 ---
+    # --- issue 6: live captions (WS /api/ws/stream) and the demo page at / ---
+    app.include_router(live_stream.router, prefix="/api")
+    live_stream.mount_page(app)
+    # --- end issue 6 ---
     return app

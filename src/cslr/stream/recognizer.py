@@ -15,6 +15,7 @@ import torch
 
 from cslr.data.vocab import Vocabulary
 from cslr.decode.ctc import Hypothesis, beam_search, greedy_decode
+from cslr.export.runtime import LogProbsBackend  # issue 7 (export)
 from cslr.language.grammar import glosses_to_english
 from cslr.model.checkpoint import default_checkpoint_path, load_checkpoint
 from cslr.model.network import CSLRModel
@@ -73,8 +74,10 @@ class Recognizer:
         beam_width: int = 1,
         sign_language: str = "asl",
         use_amp: bool = False,
+        runtime: LogProbsBackend | None = None,  # issue 7 (export): e.g. ONNX Runtime; None = the torch model
     ) -> None:
         self.device = resolve_device(device)
+        self.runtime = runtime  # issue 7 (export)
         self.model = model.to(self.device).eval()
         self.vocab = vocab
         self.beam_width = beam_width
@@ -82,14 +85,30 @@ class Recognizer:
         self.use_amp = use_amp and self.device.type == "cuda"
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None = None, **options: Any) -> Recognizer:
-        """Load a checkpoint (default: the bundled model)."""
-        model, _cfg, vocab, _extra = load_checkpoint(path or default_checkpoint_path(), map_location="cpu")
+    def from_checkpoint(
+        cls, path: str | Path | None = None, *, backend: str = "torch", onnx_model: str | Path | None = None,
+        **options: Any,
+    ) -> Recognizer:
+        """Load a checkpoint (default: the bundled model); ``backend="onnx"`` runs it with ONNX Runtime."""
+        checkpoint = Path(path or default_checkpoint_path())
+        model, _cfg, vocab, _extra = load_checkpoint(checkpoint, map_location="cpu")
+        # --- issue 7 (export): BACKEND=onnx ---
+        if backend == "onnx":
+            from cslr.export.runtime import onnx_backend_for
+
+            device = options.get("device", "auto")
+            onnx_path = Path(onnx_model) if onnx_model else None
+            options["runtime"] = onnx_backend_for(model, vocab, checkpoint, onnx_path, device)
+        elif backend != "torch":
+            raise ValueError(f"BACKEND must be torch or onnx, got {backend!r}")
+        # --- end issue 7 (export) ---
         return cls(model, vocab, **options)
 
     @torch.inference_mode()
     def log_probs(self, features: np.ndarray) -> np.ndarray:
         """Per-step log-posteriors ``(T', V)`` for one sequence of features ``(T, F)``."""
+        if self.runtime is not None:  # issue 7 (export)
+            return self.runtime.log_probs(features)
         x = torch.from_numpy(features).unsqueeze(0).to(self.device)
         lengths = torch.tensor([features.shape[0]], device=self.device)
         with torch.autocast(self.device.type, enabled=self.use_amp):

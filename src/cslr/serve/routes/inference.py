@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from cslr.pose.io import KEYPOINT_SUFFIXES
 from cslr.serve.deps import ServiceDep, SettingsDep
+from cslr.serve.routes.speech import speak_wav_async, wav_base64  # issue 7
 from cslr.serve.settings import MEGABYTE
 from cslr.video import VIDEO_SUFFIXES
 
@@ -33,6 +34,7 @@ class PredictionOut(BaseModel):
     fps: float
     segments: list[SegmentOut]
     timings_ms: dict[str, float]
+    speech_wav_base64: str | None = None  # issue 7: with ?speech=true, the sentence spoken (WAV, base64)
 
 
 ERRORS = {
@@ -44,7 +46,9 @@ ERRORS = {
 
 
 @router.post("/predict", response_model=PredictionOut, responses=ERRORS)  # type: ignore[arg-type]
-async def predict(file: UploadFile, service: ServiceDep, settings: SettingsDep) -> PredictionOut:
+async def predict(
+    file: UploadFile, service: ServiceDep, settings: SettingsDep, speech: bool = False  # issue 7: speech
+) -> PredictionOut:
     """Recognise a signing video (mp4, webm, avi, mov, mkv) or keypoint file (.pose, .npz, .parquet)."""
     suffix = Path(file.filename or "").suffix.lower()
     if suffix not in VIDEO_SUFFIXES | KEYPOINT_SUFFIXES:
@@ -59,7 +63,10 @@ async def predict(file: UploadFile, service: ServiceDep, settings: SettingsDep) 
             result = await service.process_video(path)
         except (ValueError, FileNotFoundError) as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
-    return PredictionOut.model_validate(result.to_dict())
+    out = PredictionOut.model_validate(result.to_dict())
+    if speech and out.sentence.strip():  # issue 7: ?speech=true adds the spoken sentence
+        out.speech_wav_base64 = wav_base64(await speak_wav_async(out.sentence))
+    return out
 
 
 def _copy_limited(upload: UploadFile, path: Path, limit: int) -> int:

@@ -1,0 +1,264 @@
+"""Datasets of (features, gloss ids) sentences, the Kaggle-ISLR loader, and stitching of isolated signs.
+
+Isolated signs become continuous sentences with :func:`stitch_isolated`: 1-6 clips of the *same* signer
+joined by natural pauses (a held last frame, a short rest with the hands out of view, or a smooth
+transition), with small jitter. Splits are made by signer (:func:`split_by_signer`) so that evaluation
+signers are never seen in training.
+
+Frame rate: the ISLR phone recordings are ~30 fps while the live pipeline and the synthetic signer run
+at 25 fps (``DEFAULT_FPS``). :func:`load_islr` resamples every clip to 25 fps so a trained model sees
+the same temporal scale in training and in serving.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from cslr.config import DataConfig
+from cslr.data.vocab import Vocabulary
+from cslr.decode.ctc import BLANK_ID
+from cslr.pose.keypoints import BODY, DEFAULT_FPS, Keypoints, preprocess
+from cslr.pose.synth import SyntheticSigner, make_corpus
+
+ISLR_FPS = 30.0  # Kaggle ISLR phone recordings
+PAUSE_FRAMES = (2, 10)  # frames of pause between stitched signs
+EDGE_FRAMES = (3, 12)  # frames of rest before the first and after the last sign
+PAUSE_JITTER = 0.002  # std of coordinate noise on synthesised pause frames
+PAUSE_KINDS = ("hold", "rest", "glide")
+DATA_ENV = "CSLR_SHARED_DATA"
+
+
+@dataclass(frozen=True)
+class IsolatedSign:
+    """One isolated sign clip: keypoints, its gloss, and who signed it."""
+
+    keypoints: Keypoints
+    gloss: str
+    signer: int
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A continuous sentence: keypoints, its glosses, the signer (-1 if unknown), frame span per sign."""
+
+    keypoints: Keypoints
+    glosses: tuple[str, ...]
+    signer: int = -1
+    spans: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Padded mini-batch.
+
+    Attributes:
+        features: float32 ``(B, T, F)``, zero-padded after each sequence's length.
+        lengths: int64 ``(B,)`` frames per sequence.
+        targets: int64 ``(B, S)`` gloss ids, padded with the blank.
+        target_lengths: int64 ``(B,)`` glosses per sequence.
+    """
+
+    features: torch.Tensor
+    lengths: torch.Tensor
+    targets: torch.Tensor
+    target_lengths: torch.Tensor
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch on ``device``."""
+        return Batch(*(t.to(device) for t in (self.features, self.lengths, self.targets, self.target_lengths)))
+
+
+class KeypointSequenceDataset(Dataset):
+    """Items ``(features (T, F) float32, gloss ids (S,) int64)``; features are computed once, up front."""
+
+    def __init__(self, items: Sequence[tuple[np.ndarray, Sequence[int]]]) -> None:
+        self.items = [(torch.as_tensor(f, dtype=torch.float32), torch.as_tensor(list(g), dtype=torch.long))
+                      for f, g in items]
+
+    @classmethod
+    def from_sentences(cls, sentences: Sequence[Sentence], vocab: Vocabulary) -> KeypointSequenceDataset:
+        """Preprocess each sentence's keypoints (:func:`preprocess`) and encode its glosses."""
+        return cls([(preprocess(s.keypoints), vocab.encode(s.glosses)) for s in sentences])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.items[index]
+
+
+def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Batch:
+    """Pad features ``(T_i, F)`` to ``(B, T_max, F)`` and targets to ``(B, S_max)``; keep the lengths."""
+    feats, targets = zip(*batch, strict=True)
+    lengths = torch.tensor([len(f) for f in feats], dtype=torch.long)
+    target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
+    padded = torch.nn.utils.rnn.pad_sequence(list(feats), batch_first=True)
+    padded_targets = torch.nn.utils.rnn.pad_sequence(list(targets), batch_first=True, padding_value=BLANK_ID)
+    return Batch(padded, lengths, padded_targets, target_lengths)
+
+
+def resample(kp: Keypoints, fps: float) -> Keypoints:
+    """``kp`` at a new frame rate: linear interpolation where both neighbours are detected, else nearest."""
+    if abs(kp.fps - fps) < 1e-6 or len(kp) < 2:
+        return Keypoints(kp.xyz, kp.conf, fps if len(kp) < 2 else kp.fps)
+    n = max(1, round(len(kp) * fps / kp.fps))
+    pos = np.minimum(np.arange(n) * kp.fps / fps, len(kp) - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, len(kp) - 1)
+    w = (pos - lo)[:, None]
+    both = (kp.conf[lo] > 0) & (kp.conf[hi] > 0)
+    nearest = np.where(w < 0.5, lo[:, None], hi[:, None])
+    points = np.arange(kp.xyz.shape[1])[None]
+    linear = (1 - w)[..., None] * kp.xyz[lo] + w[..., None] * kp.xyz[hi]
+    xyz = np.where(both[..., None], linear, kp.xyz[nearest, points])
+    conf = np.where(both, np.minimum(kp.conf[lo], kp.conf[hi]), kp.conf[nearest, points])
+    return Keypoints(xyz.astype(np.float32), conf.astype(np.float32), fps)
+
+
+def resolve_data_path(path: str | Path) -> Path:
+    """``path`` as given if it exists, else relative to ``$CSLR_SHARED_DATA``; ``FileNotFoundError`` if neither."""
+    candidates = [Path(path)]
+    if os.environ.get(DATA_ENV) and not Path(path).is_absolute():
+        candidates.append(Path(os.environ[DATA_ENV]) / path)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"data file not found: {path} (also looked under ${DATA_ENV})")
+
+
+def load_islr(path: str | Path, fps: float = DEFAULT_FPS) -> list[IsolatedSign]:
+    """Read a Kaggle-ISLR bundle (``data``, ``offsets``, ``labels``, ``participant_id``) as isolated signs.
+
+    NaN coordinates become conf 0 (not detected); detected points get conf 1. Clips are resampled from
+    ``ISLR_FPS`` to ``fps``.
+    """
+    with np.load(resolve_data_path(path), allow_pickle=False) as bundle:
+        data, offsets = bundle["data"], bundle["offsets"]
+        labels, signers = bundle["labels"], bundle["participant_id"]
+    signs = []
+    for i, label in enumerate(labels):
+        xyz = data[offsets[i] : offsets[i + 1]]
+        conf = np.isfinite(xyz).all(axis=-1).astype(np.float32)
+        kp = resample(Keypoints(xyz, conf, ISLR_FPS), fps)
+        signs.append(IsolatedSign(kp, str(label), int(signers[i])))
+    return signs
+
+
+def split_by_signer(
+    signs: Sequence[IsolatedSign], num_dev: int, num_test: int, seed: int = 0
+) -> tuple[list[IsolatedSign], list[IsolatedSign], list[IsolatedSign]]:
+    """Partition ``signs`` into train / dev / test by signer: no signer is in two parts."""
+    signers = sorted({s.signer for s in signs})
+    if num_dev + num_test >= len(signers):
+        raise ValueError(f"{len(signers)} signers cannot hold out {num_dev} dev + {num_test} test signers")
+    order = np.random.default_rng(seed).permutation(signers).tolist()
+    dev, test = set(order[:num_dev]), set(order[num_dev : num_dev + num_test])
+    return (
+        [s for s in signs if s.signer not in dev | test],
+        [s for s in signs if s.signer in dev],
+        [s for s in signs if s.signer in test],
+    )
+
+
+def stitch_isolated(
+    signs: Sequence[IsolatedSign],
+    num_sentences: int,
+    rng: np.random.Generator,
+    min_signs: int = 1,
+    max_signs: int = 6,
+) -> list[Sentence]:
+    """Continuous sentences, each made of ``min_signs``..``max_signs`` clips of one signer.
+
+    A signer is drawn at random for each sentence, then clips of that signer (with replacement); clips
+    are joined by pauses (see :func:`_pause`) and framed by rest periods. All clips must share one fps.
+    """
+    by_signer: dict[int, list[IsolatedSign]] = defaultdict(list)
+    for sign in signs:
+        by_signer[sign.signer].append(sign)
+    if not by_signer:
+        raise ValueError("no signs to stitch")
+    signer_ids = sorted(by_signer)
+    sentences = []
+    for _ in range(num_sentences):
+        signer = signer_ids[int(rng.integers(len(signer_ids)))]
+        pool = by_signer[signer]
+        picks = [pool[int(i)] for i in rng.integers(0, len(pool), int(rng.integers(min_signs, max_signs + 1)))]
+        sentences.append(_join(picks, signer, rng))
+    return sentences
+
+
+def _join(picks: Sequence[IsolatedSign], signer: int, rng: np.random.Generator) -> Sentence:
+    """Concatenate clips with pauses between them and rest at both ends."""
+    first, last = picks[0].keypoints, picks[-1].keypoints
+    parts = [_rest(first, 0, _draw(rng, EDGE_FRAMES), rng)]
+    spans = []
+    length = len(parts[0])
+    for i, pick in enumerate(picks):
+        if i:
+            pause = _pause(picks[i - 1].keypoints, pick.keypoints, rng)
+            parts.append(pause)
+            length += len(pause)
+        parts.append(pick.keypoints)
+        spans.append((length, length + len(pick.keypoints)))
+        length += len(pick.keypoints)
+    parts.append(_rest(last, len(last) - 1, _draw(rng, EDGE_FRAMES), rng))
+    return Sentence(Keypoints.concat(parts), tuple(p.gloss for p in picks), signer, tuple(spans))
+
+
+def _draw(rng: np.random.Generator, bounds: tuple[int, int]) -> int:
+    return int(rng.integers(bounds[0], bounds[1] + 1))
+
+
+def _pause(a: Keypoints, b: Keypoints, rng: np.random.Generator) -> Keypoints:
+    """Frames between clip ``a`` and clip ``b``: hold ``a``'s last frame, rest (hands gone), or glide to ``b``."""
+    frames = _draw(rng, PAUSE_FRAMES)
+    kind = PAUSE_KINDS[int(rng.integers(len(PAUSE_KINDS)))]
+    if kind == "hold":
+        return _jitter(Keypoints(np.repeat(a.xyz[-1:], frames, 0), np.repeat(a.conf[-1:], frames, 0), a.fps), rng)
+    if kind == "rest":
+        return _rest(a, len(a) - 1, frames, rng)
+    w = np.linspace(0.0, 1.0, frames + 2)[1:-1, None, None]
+    both = (a.conf[-1] > 0) & (b.conf[0] > 0)
+    xyz = (1 - w) * a.xyz[-1] + w * b.xyz[0]
+    conf = np.repeat(np.where(both, np.minimum(a.conf[-1], b.conf[0]), 0.0)[None], frames, 0)
+    return _jitter(Keypoints(xyz, conf, a.fps), rng)
+
+
+def _rest(kp: Keypoints, frame: int, frames: int, rng: np.random.Generator) -> Keypoints:
+    """``frames`` frames of the body of ``kp[frame]`` with both hands out of view (conf 0)."""
+    conf = np.zeros((frames, kp.conf.shape[1]), np.float32)
+    conf[:, BODY] = kp.conf[frame, BODY]
+    return _jitter(Keypoints(np.repeat(kp.xyz[frame : frame + 1], frames, 0), conf, kp.fps), rng)
+
+
+def _jitter(kp: Keypoints, rng: np.random.Generator) -> Keypoints:
+    """Small Gaussian noise on the coordinates."""
+    return Keypoints(kp.xyz + rng.normal(0.0, PAUSE_JITTER, kp.xyz.shape).astype(np.float32), kp.conf, kp.fps)
+
+
+def synth_sentences(signer: SyntheticSigner, num: int, rng: np.random.Generator, cfg: DataConfig) -> list[Sentence]:
+    """``num`` synthetic sentences as :class:`Sentence` (glosses named by ``signer.gloss_names``)."""
+    names = signer.gloss_names
+    corpus = make_corpus(signer, num, rng, cfg.min_signs, cfg.max_signs)
+    return [Sentence(s.keypoints, tuple(names[i] for i in s.gloss_ids), -1, s.spans) for s in corpus]
+
+
+def build_splits(cfg: DataConfig) -> tuple[list[Sentence], list[Sentence], list[Sentence]]:
+    """Train, dev and test sentences for a data config (synthetic, or stitched ISLR split by signer)."""
+    rng = np.random.default_rng(cfg.seed)
+    sizes = (cfg.train_sentences, cfg.dev_sentences, cfg.test_sentences)
+    if cfg.source == "synth":
+        signer = SyntheticSigner(cfg.num_glosses, seed=cfg.seed)
+        return tuple(synth_sentences(signer, n, rng, cfg) for n in sizes)  # type: ignore[return-value]
+    parts = split_by_signer(load_islr(cfg.path), cfg.dev_signers, cfg.test_signers, cfg.seed)
+    return tuple(  # type: ignore[return-value]
+        stitch_isolated(p, n, rng, cfg.min_signs, cfg.max_signs) for p, n in zip(parts, sizes, strict=True)
+    )

@@ -1,0 +1,128 @@
+"""Export a checkpoint to TorchScript: ``cslr export torchscript CHECKPOINT [-o OUT]``.
+
+Writes one file (default: the checkpoint's name with ``.ts.pt``) loadable with ``torch.jit.load`` and no
+cslr code. Its ``forward(features (B, T, 300)) -> log_probs (T', B, V)`` serves unpadded sequences of any
+length; a causal model also gets ``forward_chunk(features, h, c) -> (log_probs, h, c)``, the streaming
+state in and out. The vocabulary is stored in the file's extra files (``vocab.json``). The export is
+traced, so it is verified before it is reported done: its output must equal PyTorch's within tolerance at
+several sequence lengths (a length frozen into the trace would fail here), and chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cslr.data.vocab import Vocabulary
+from cslr.export.graphs import ChunkGraph, FullSequenceGraph, chunk_bounds, initial_state
+from cslr.export.parity import (
+    CHUNK_PARITY_LENGTH,
+    PARITY_LENGTHS,
+    ParityReport,
+    check_close,
+    chunk_size,
+    random_features,
+    torch_log_probs,
+)
+from cslr.model.network import CSLRModel
+
+VOCAB_FILE = "vocab.json"
+TRACE_FRAMES = 48  # example length for tracing; parity is then checked at other lengths
+
+
+class _Exported(torch.nn.Module):
+    """Both graphs under one module, so one file holds ``forward`` and ``forward_chunk``."""
+
+    def __init__(self, model: CSLRModel) -> None:
+        super().__init__()
+        self.full = FullSequenceGraph(model)
+        self.chunk = ChunkGraph(model) if model.streamable else None
+        self.eval()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.full(features)
+
+    def forward_chunk(
+        self, features: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        assert self.chunk is not None
+        return self.chunk(features, h, c)
+
+
+@dataclass(frozen=True)
+class TorchScriptExport:
+    """The written file and the parity it was verified to."""
+
+    path: Path
+    parity: ParityReport
+
+
+def trace(model: CSLRModel) -> torch.jit.ScriptModule:
+    """Trace ``forward`` (and ``forward_chunk`` for a causal model) of a CPU model in eval mode."""
+    wrapper = _Exported(model.cpu().eval())
+    x = torch.zeros(1, TRACE_FRAMES, model.cfg.input_dim)
+    inputs: dict[str, tuple[torch.Tensor, ...]] = {"forward": (x,)}
+    if model.streamable:
+        inputs["forward_chunk"] = (x, *initial_state(model))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation notices; a frozen length is caught by the parity check
+        return torch.jit.trace_module(wrapper, inputs, check_trace=False)
+
+
+def export_torchscript(
+    model: CSLRModel, vocab: Vocabulary, out: str | Path, *, verify: bool = True
+) -> TorchScriptExport:
+    """Trace ``model``, save it to ``out`` with the vocabulary, reload it and verify parity."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scripted = trace(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.save announces its deprecation
+        torch.jit.save(scripted, str(out), _extra_files={VOCAB_FILE: json.dumps(vocab.to_list())})
+    report = verify_torchscript(model, out) if verify else ParityReport({})
+    return TorchScriptExport(out, report)
+
+
+def load_torchscript(path: str | Path) -> tuple[torch.jit.ScriptModule, Vocabulary]:
+    """The exported module (CPU) and its vocabulary."""
+    extra = {VOCAB_FILE: ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    return module, Vocabulary.from_list(json.loads(extra[VOCAB_FILE]))
+
+
+@torch.inference_mode()
+def verify_torchscript(
+    model: CSLRModel, path: str | Path, lengths: Sequence[int] = PARITY_LENGTHS
+) -> ParityReport:
+    """Reload ``path`` and compare it with ``model`` at each of ``lengths`` (and chunked when causal).
+
+    Raises:
+        cslr.export.parity.ParityError: a shape or a log-probability differs beyond tolerance.
+    """
+    model = model.cpu().eval()
+    module, _vocab = load_torchscript(path)
+    diffs = {}
+    for frames in lengths:
+        x = random_features(model, frames)
+        diffs[frames] = check_close(f"T={frames}", torch_log_probs(model, x), module(x).numpy())
+    chunk_diff = _verify_chunked(model, module) if model.streamable else None
+    return ParityReport(diffs, chunk_diff)
+
+
+def _verify_chunked(model: CSLRModel, module: torch.jit.ScriptModule) -> float:
+    """Stream a sequence through ``forward_chunk``; output must match the full-sequence forward."""
+    x = random_features(model, CHUNK_PARITY_LENGTH)
+    h, c = initial_state(model)
+    pieces = []
+    for start, end in chunk_bounds(CHUNK_PARITY_LENGTH, chunk_size(model.cfg.stride)):
+        log_probs, h, c = module.forward_chunk(x[:, start:end], h, c)
+        pieces.append(log_probs.numpy())
+    return check_close("chunked log_probs", torch_log_probs(model, x), np.concatenate(pieces, axis=0))

@@ -1,0 +1,139 @@
+"""Grammar rules, one by one, and whole sentences for ASL and ISL."""
+
+from __future__ import annotations
+
+import pytest
+
+from cslr.language import grammar as g
+from cslr.language.grammar import ASL_RULES, ISL_RULES, glosses_to_english
+
+
+def words(s: g.Sentence) -> str:
+    return " ".join(s.texts())
+
+
+def sent(text: str) -> g.Sentence:
+    return g.Sentence(tuple(g.Word(w) for w in text.split()))
+
+
+@pytest.mark.parametrize("glosses", [["HELLO", "THANKYOU"], ["hello", "thankyou"], ["Hello", "ThankYou"]])
+def test_default_model_vocabulary(glosses: list[str]) -> None:
+    assert glosses_to_english(glosses) == "Hello, thank you!"
+
+
+def test_single_greetings() -> None:
+    assert glosses_to_english(["hello"]) == "Hello!"
+    assert glosses_to_english(["thankyou"], "isl") == "Thank you!"
+
+
+def test_empty() -> None:
+    assert glosses_to_english([]) == ""
+
+
+def test_unknown_language() -> None:
+    with pytest.raises(ValueError):
+        glosses_to_english(["HELLO"], "bsl")  # type: ignore[arg-type]
+
+
+def test_at_least_fifteen_named_documented_rules_per_language() -> None:
+    for rules in (ASL_RULES, ISL_RULES):
+        assert len(rules) >= 15
+        assert all(r.__doc__ and ">>>" in r.__doc__ for r in rules)
+
+
+@pytest.mark.parametrize(
+    ("rule", "before", "after"),
+    [
+        (g.restore_clipped_words, "RE BE SE", "there BE these"),
+        (g.map_pronouns, "IX-1 LIKE POSS-2 BOOK", "i LIKE your BOOK"),
+        (g.map_pronouns, "ME GO", "i GO"),
+        (g.expand_phrases, "THANKYOU", "thank you"),
+        (g.topic_comment, "book , i read", "i read book"),
+        (g.wh_question, "you live where", "where do you live"),
+        (g.negation, "i not like coffee", "i do not like coffee"),
+        (g.negation, "we can not allow", "we cannot allow"),
+        (g.insert_copula, "i happy", "i be happy"),
+        (g.object_pronouns, "you help i", "you help me"),
+        (g.choose_a_an, "a apple and a house", "an apple and a house"),
+        (g.sov_to_svo, "i school go", "i go school"),
+        (g.final_negation, "i go not", "i not go"),
+        (g.postpositions, "i live house in", "i live in house"),
+        (g.motion_to, "i go school", "i go to school"),
+        (g.insert_articles, "i see dog in park", "i see the dog in the park"),
+    ],
+)
+def test_rule(rule: g.Rule, before: str, after: str) -> None:
+    assert words(rule(sent(before))) == after
+
+
+def test_markers_are_read() -> None:
+    s = g.read_markers(sent("X-WE DESC-GOOD HOUSE++ CL:3-CAR"))
+    assert [(w.text, w.tag, w.plural) for w in s.words] == [
+        ("we", "PRON", False),
+        ("good", "DESC", False),
+        ("house", "", True),
+        ("car", "CL", False),
+    ]
+
+
+def test_time_first() -> None:
+    assert words(g.time_first(g.tense_from_time_signs(sent("i go store tomorrow")))) == "tomorrow i go store"
+
+
+def test_fingerspelling_is_joined() -> None:
+    assert words(g.join_fingerspelling(g.read_markers(sent("NAME J-O-H-N fs-MARY")))) == "name John Mary"
+    assert words(g.join_fingerspelling(g.read_markers(sent("b o b")))) == "Bob"
+
+
+def test_plurals_from_repetition_and_numbers() -> None:
+    assert words(g.plural_nouns(g.mark_plurals(sent("two child")))) == "two children"
+    assert words(g.plural_nouns(g.mark_plurals(sent("book book")))) == "books"
+
+
+def test_possessives() -> None:
+    s = g.possessives(g.map_pronouns(g.read_markers(sent("X-WE CITIZEN SEE COUNCIL X-POSS AGENDA"))))
+    assert words(s) == "our citizen see council's agenda"
+
+
+def test_tense_from_time_signs_and_finish() -> None:
+    s = g.tense_from_time_signs(sent("yesterday i eat"))
+    assert s.tense == g.PAST
+    s = g.tense_from_time_signs(sent("i eat finish"))
+    assert s.tense == g.PAST and words(s) == "i eat"
+    assert g.tense_from_time_signs(sent("tomorrow i eat")).tense == g.FUTURE
+
+
+def test_verb_inflection_through_lemminflect() -> None:
+    past = g.Sentence(sent("she go store").words, tense=g.PAST)
+    assert words(g.inflect_verbs(past)) == "she went store"
+    assert words(g.inflect_verbs(sent("he like coffee"))) == "he likes coffee"
+    assert words(g.inflect_verbs(sent("i have say"))) == "i have said"
+    assert words(g.inflect_verbs(sent("we be happy"))) == "we are happy"
+
+
+@pytest.mark.parametrize(
+    ("glosses", "lang", "english"),
+    [
+        ("ME NAME J-O-H-N", "asl", "My name is John."),
+        ("YOU NAME WHAT", "asl", "What is your name?"),
+        ("YOU LIVE WHERE", "asl", "Where do you live?"),
+        ("YESTERDAY ME GO STORE", "asl", "Yesterday I went to the store."),
+        ("ME NOT LIKE COFFEE", "asl", "I do not like the coffee."),
+        ("BOOK , ME READ", "asl", "I read the book."),
+        ("ME HAPPY", "asl", "I am happy."),
+        ("ME EAT FINISH", "asl", "I ate."),
+        ("HE HAVE BOOK++", "asl", "He has books."),
+        ("ME SCHOOL GO", "isl", "I go to school."),
+        ("ME SCHOOL GO NOT", "isl", "I do not go to school."),
+        ("YOU NAME WHAT", "isl", "What is your name?"),
+        ("ME HOUSE IN LIVE", "isl", "I live in the house."),
+    ],
+)
+def test_sentences(glosses: str, lang: g.Lang, english: str) -> None:
+    assert glosses_to_english(glosses.split(), lang) == english
+
+
+def test_pure() -> None:
+    glosses = ["ME", "NAME", "J-O-H-N"]
+    assert glosses_to_english(glosses) == glosses_to_english(glosses)
+    assert glosses == ["ME", "NAME", "J-O-H-N"]

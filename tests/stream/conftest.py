@@ -1,0 +1,53 @@
+"""Fixtures for the streaming tests: tiny seeded models and real keypoint sequences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cslr.config import ModelConfig
+from cslr.data.vocab import Vocabulary
+from cslr.model.network import CSLRModel
+from cslr.pose.keypoints import Keypoints
+from cslr.stream.recognizer import Recognizer
+
+SEED = 7
+INPUT_GAIN = 10.0  # an untrained LSTM with larger input weights follows its input instead of drifting
+HEAD_GAIN = 5.0  # and a sharper head turns that into many different glosses
+GLOSSES = ("hello", "thankyou", "house")
+SEQUENCES_PER_CLIP = 10  # real sequences joined into one continuous clip
+
+
+def tiny_recognizer(temporal: str = "causal", stride: int = 1, seed: int = SEED) -> Recognizer:
+    """A seeded, untrained model: arbitrary but deterministic glosses, enough to test the plumbing."""
+    torch.manual_seed(seed)
+    vocab = Vocabulary.from_glosses(GLOSSES)
+    cfg = ModelConfig(temporal=temporal, stride=stride, pose_hidden=32, pose_layers=1, hidden_size=32,
+                      num_layers=2, dropout=0.0, vocab_size=len(vocab))
+    model = CSLRModel(cfg)
+    with torch.no_grad():
+        for name, param in model.encoder.named_parameters():
+            if "weight_ih" in name:
+                param.mul_(INPUT_GAIN)
+        model.head.weight.mul_(HEAD_GAIN)
+    return Recognizer(model, vocab, device="cpu")
+
+
+def load_real_clip(shared_data: Path, first: int = 0, count: int = SEQUENCES_PER_CLIP) -> Keypoints:
+    """Real ISLR sequences (hello / thankyou signers) joined into one clip, NaN = not detected."""
+    path = shared_data / "keypoints" / "asl-signs-hello-thankyou.npz"
+    if not path.exists():
+        pytest.skip(f"{path} missing")
+    data = np.load(path)
+    offsets = data["offsets"]
+    xyz = data["data"][offsets[first] : offsets[first + count]]
+    conf = np.where(np.isnan(xyz).any(axis=-1), 0.0, 1.0).astype(np.float32)
+    return Keypoints(np.nan_to_num(xyz), conf, fps=25.0)
+
+
+@pytest.fixture(scope="session")
+def real_clip(shared_data: Path) -> Keypoints:
+    return load_real_clip(shared_data)
