@@ -65,5 +65,5 @@ def test_overrides_replace_without_mutating() -> None:
     new = apply_overrides(cfg, {"train.epochs": "3", "model.temporal": "causal", "name": "y"})
     assert (new.train.epochs, new.model.temporal, new.name) == (3, "causal", "y")
     assert cfg.train.epochs != 3
-    with pytest.raises(ConfigError, match="train.epoch"):
+    with pytest.raises(ConfigError, match=r"train\.epoch"):
         apply_overrides(cfg, {"train.epoch": 3})

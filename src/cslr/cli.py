@@ -87,7 +87,7 @@ def _extract(args: argparse.Namespace) -> int:
 
     from cslr.pose.holistic import extract_video
     from cslr.pose.io import save_keypoints
-    from cslr.pose.keypoints import LEFT_HAND, RIGHT_HAND
+    from cslr.pose.keypoints import BODY, LEFT_HAND, RIGHT_HAND
     from cslr.video import probe_video
 
     out = Path(args.output)
@@ -97,9 +97,10 @@ def _extract(args: argparse.Namespace) -> int:
     info = None if Path(args.video).is_dir() else probe_video(args.video)
     size = (info.width, info.height) if info and info.width and info.height else (1000, 1000)
     save_keypoints(kp, out, *size)
-    hand = kp.detected(LEFT_HAND) | kp.detected(RIGHT_HAND)
+    body = (kp.conf[:, BODY] > 0).any(axis=1)  # MediaPipe found a person
+    hand = (kp.conf[:, LEFT_HAND] > 0).all(axis=1) | (kp.conf[:, RIGHT_HAND] > 0).all(axis=1)
     print(
-        f"{out}: {len(kp)} frames at {kp.fps:g} fps, body in {100 * kp.detected().mean():.0f}% of frames, "
+        f"{out}: {len(kp)} frames at {kp.fps:g} fps, body in {100 * body.mean():.0f}% of frames, "
         f"a hand in {100 * hand.mean():.0f}%"
         if len(kp)
         else f"{out}: 0 frames"
@@ -262,6 +263,31 @@ def _keys(args: argparse.Namespace) -> int:
 # --- end issue 7 (service) ---
 
 
+# --- train (model + training) ---
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model from a YAML recipe (see configs/)")
+    p.add_argument("config", help="YAML recipe, e.g. configs/synth-tiny.yaml")
+    p.add_argument("-o", "--output-dir", default=None, help="where checkpoints go (default: runs/<name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+    p.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import logging
+
+    from cslr.config import load_config, parse_override
+    from cslr.train.trainer import run_training
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    output_dir = args.output_dir or f"runs/{load_config(args.config).name}"
+    result = run_training(args.config, output_dir, dict(parse_override(o) for o in args.overrides))
+    test = "-" if result.test is None else f"{result.test.wer:.4f}"
+    print(f"best dev WER {result.best_dev_wer:.4f}, test WER {test}; checkpoint {result.best_checkpoint}")
+    return 0
+# --- end train ---
+
+
 PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_serve,
     _add_recognize,
@@ -272,6 +298,7 @@ PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_eval_language,  # issue 5
     _add_speak,  # issue 5
     _add_keys,  # issue 7 (service)
+    _add_train,  # model + training
 ]
 
 

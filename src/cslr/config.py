@@ -68,7 +68,9 @@ class ModelConfig:
             raise ConfigError(f"model.temporal must be one of {TEMPORAL_ENCODERS}, got {self.temporal!r}")
         unknown = [s for s in self.streams if s not in KNOWN_STREAMS]
         if unknown or not self.streams:
-            raise ConfigError(f"model.streams must be a non-empty subset of {KNOWN_STREAMS}, got {self.streams}")
+            raise ConfigError(
+                f"model.streams must be a non-empty subset of {KNOWN_STREAMS}, got {self.streams}"
+            )
         if self.stride < 1 or self.num_layers < 1 or self.pose_layers < 1:
             raise ConfigError("model.stride, model.num_layers and model.pose_layers must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
@@ -240,7 +242,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         return tuple(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    simple = hint if isinstance(hint, type) and origin is None and not isinstance(hint, types.UnionType) else None
+    simple = (
+        hint if isinstance(hint, type) and origin is None and not isinstance(hint, types.UnionType) else None
+    )
     if simple in (int, float, str, bool) and not _is_instance(value, simple):
         raise ConfigError(f"{key} must be {simple.__name__}, got {value!r}")
     return value

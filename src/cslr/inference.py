@@ -20,7 +20,9 @@ from cslr.pose.holistic import HolisticExtractor, extract_video
 from cslr.pose.io import KEYPOINT_SUFFIXES, load_keypoints
 from cslr.pose.keypoints import BODY, Keypoints
 from cslr.serve.settings import Settings
+from cslr.stream.frames import FrameStream  # issue 6
 from cslr.stream.recognizer import RecognitionResult, Recognizer
+from cslr.stream.session import StreamConfig, StreamResult  # issue 6
 from cslr.video import VideoError, read_frame_folder, resample_frames
 
 MIN_SIGNER_FRACTION = 0.1  # below this share of frames with a body, the input has no signer
@@ -117,3 +119,30 @@ class InferenceService:
     ) -> RecognitionResult:
         """Async form of :meth:`recognize_frames` (runs in a worker thread)."""
         return await asyncio.to_thread(self.recognize_frames, frames, fps)
+
+    # --- issue 6: live frames, on the same streaming core as WS /api/ws/stream ---
+    def stream_config(self) -> StreamConfig:
+        """The live-stream options of the settings (chunk mode for a causal model unless configured)."""
+        s = self.settings
+        mode = s.stream_mode if s.stream_mode != "auto" else (
+            "chunk" if self.recognizer.model.streamable else "window")
+        return StreamConfig(mode=mode, chunk_frames=s.stream_chunk_frames,
+                            lookahead_frames=s.stream_lookahead_frames, clip_length=s.clip_length,
+                            window_stride=s.window_stride,
+                            endpoint_frames=max(round(s.stream_endpoint_ms / 1000.0 * s.target_fps), 1),
+                            fps=s.target_fps, sign_language=s.sign_language)
+
+    async def process_frame_stream(
+        self, frame: np.ndarray | bytes | None, state: FrameStream | None = None
+    ) -> tuple[list[StreamResult], FrameStream]:
+        """Feed one live frame (uint8 RGB ``(H, W, 3)`` or JPEG/PNG bytes); ``None`` ends the input.
+
+        ``state`` is what the previous call returned (None for a new stream). Returns the caption
+        updates this frame completed (``partial`` / ``final``, often none) and the state for the next
+        call. Frames are taken to arrive at ``TARGET_FPS``. Call ``state.close()`` when done.
+        """
+        state = state or FrameStream(self.recognizer, self.stream_config())
+        if frame is None:
+            return await asyncio.to_thread(state.finish), state
+        return await asyncio.to_thread(state.push_frame, frame), state
+    # --- end issue 6 ---

@@ -32,7 +32,12 @@ def _clip(signer: int, gloss: str, frames: int, rng: np.random.Generator) -> Iso
 @pytest.fixture()
 def fake_signs() -> list[IsolatedSign]:
     rng = np.random.default_rng(0)
-    return [_clip(s, g, int(rng.integers(5, 20)), rng) for s in range(8) for g in ("A", "B", "C") for _ in range(3)]
+    return [
+        _clip(s, g, int(rng.integers(5, 20)), rng)
+        for s in range(8)
+        for g in ("A", "B", "C")
+        for _ in range(3)
+    ]
 
 
 def test_collate_pads_and_keeps_lengths() -> None:
@@ -90,7 +95,7 @@ def test_load_islr_real_data(shared_data: Path) -> None:
     assert all(s.keypoints.fps == DEFAULT_FPS and np.isfinite(s.keypoints.xyz).all() for s in signs)
     missing = np.concatenate([s.keypoints.conf[:, RIGHT_HAND].max(1) == 0 for s in signs])
     assert 0 < missing.mean() < 1  # NaN hands became conf 0
-    train, dev, test = split_by_signer(signs, 2, 4, seed=0)
+    train, _dev, test = split_by_signer(signs, 2, 4, seed=0)
     sentences = stitch_isolated(test, 20, np.random.default_rng(0))
     test_signers = {s.signer for s in test}
     assert {s.signer for s in sentences} <= test_signers

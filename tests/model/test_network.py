@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -10,7 +12,13 @@ from cslr.model.network import CSLRModel, downsample
 from cslr.model.temporal import CausalLSTMEncoder
 
 VOCAB = 7
-TINY = {"pose_hidden": 16, "pose_layers": 2, "hidden_size": 12, "num_layers": 2, "vocab_size": VOCAB}
+TINY: dict[str, Any] = {
+    "pose_hidden": 16,
+    "pose_layers": 2,
+    "hidden_size": 12,
+    "num_layers": 2,
+    "vocab_size": VOCAB,
+}
 
 
 def _model(temporal: str, stride: int = 1, dropout: float = 0.0) -> CSLRModel:
@@ -58,7 +66,9 @@ def test_padding_does_not_change_outputs(temporal: str) -> None:
     assert torch.allclose(full[:5, 1], alone[:, 0], atol=1e-5)
 
 
-@pytest.mark.parametrize(("stride", "chunk"), [(1, 1), (1, 3), (1, 7), (1, 50), (2, 2), (2, 4), (2, 6), (2, 50)])
+@pytest.mark.parametrize(
+    ("stride", "chunk"), [(1, 1), (1, 3), (1, 7), (1, 50), (2, 2), (2, 4), (2, 6), (2, 50)]
+)
 def test_causal_chunked_equals_full(stride: int, chunk: int) -> None:
     model = _model("causal", stride)
     x, lengths = _batch([37, 37])

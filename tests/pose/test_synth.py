@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from cslr.pose.keypoints import DEFAULT_FPS, FEATURE_DIM, LEFT_HAND, NUM_POINTS, RIGHT_HAND, preprocess
@@ -28,7 +30,7 @@ def test_sentence_shapes_spans_and_features() -> None:
     assert kp.xyz.shape == (len(kp), NUM_POINTS, 3) and kp.fps == DEFAULT_FPS
     assert len(spans) == 4
     assert all(0 < s < e <= len(kp) for s, e in spans)
-    assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:], strict=False))
+    assert all(e1 <= s2 for (_, e1), (s2, _) in itertools.pairwise(spans))
     features = preprocess(kp)
     assert features.shape == (len(kp), FEATURE_DIM) and np.isfinite(features).all()
 

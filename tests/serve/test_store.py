@@ -62,7 +62,8 @@ def test_data_survives_a_restart(tmp_path: Path) -> None:
     again = Store.open(url)
     assert [k.name for k in again.list_keys()] == ["kiosk"]
     job = again.get_job("job-1")
-    assert job is not None and (job.state, job.epoch, job.loss, job.params) == ("running", 2, 0.5, {"epochs": 3})
+    assert job is not None
+    assert (job.state, job.epoch, job.loss, job.params) == ("running", 2, 0.5, {"epochs": 3})
     again.close()
 
 

@@ -161,8 +161,10 @@ def test_bad_messages_get_clear_errors(causal_server: LiveServer) -> None:
         async with websockets.connect(ws_url(causal_server)) as ws:
             await recv_json(ws)
             replies = []
-            for bad in ["not json", json.dumps({"type": "nope"}), json.dumps({"type": "keypoints", "xyz": [1]}),
-                        json.dumps({"type": "frame", "data": "%%%"}), json.dumps({"type": "config", "x": 1})]:
+            bad_messages = ["not json", *map(json.dumps, [
+                {"type": "nope"}, {"type": "keypoints", "xyz": [1]}, {"type": "frame", "data": "%%%"},
+                {"type": "config", "x": 1}])]
+            for bad in bad_messages:
                 await ws.send(bad)
                 replies.append(await recv_json(ws))
             await ws.send(b"definitely not a jpeg")

@@ -73,15 +73,19 @@ class Batch:
 
     def to(self, device: torch.device | str) -> Batch:
         """The same batch on ``device``."""
-        return Batch(*(t.to(device) for t in (self.features, self.lengths, self.targets, self.target_lengths)))
+        return Batch(
+            *(t.to(device) for t in (self.features, self.lengths, self.targets, self.target_lengths))
+        )
 
 
 class KeypointSequenceDataset(Dataset):
     """Items ``(features (T, F) float32, gloss ids (S,) int64)``; features are computed once, up front."""
 
     def __init__(self, items: Sequence[tuple[np.ndarray, Sequence[int]]]) -> None:
-        self.items = [(torch.as_tensor(f, dtype=torch.float32), torch.as_tensor(list(g), dtype=torch.long))
-                      for f, g in items]
+        self.items = [
+            (torch.as_tensor(f, dtype=torch.float32), torch.as_tensor(list(g), dtype=torch.long))
+            for f, g in items
+        ]
 
     @classmethod
     def from_sentences(cls, sentences: Sequence[Sentence], vocab: Vocabulary) -> KeypointSequenceDataset:
@@ -124,7 +128,7 @@ def resample(kp: Keypoints, fps: float) -> Keypoints:
 
 
 def resolve_data_path(path: str | Path) -> Path:
-    """``path`` as given if it exists, else relative to ``$CSLR_SHARED_DATA``; ``FileNotFoundError`` if neither."""
+    """``path`` if it exists, else relative to ``$CSLR_SHARED_DATA``; ``FileNotFoundError`` if neither."""
     candidates = [Path(path)]
     if os.environ.get(DATA_ENV) and not Path(path).is_absolute():
         candidates.append(Path(os.environ[DATA_ENV]) / path)
@@ -190,7 +194,9 @@ def stitch_isolated(
     for _ in range(num_sentences):
         signer = signer_ids[int(rng.integers(len(signer_ids)))]
         pool = by_signer[signer]
-        picks = [pool[int(i)] for i in rng.integers(0, len(pool), int(rng.integers(min_signs, max_signs + 1)))]
+        picks = [
+            pool[int(i)] for i in rng.integers(0, len(pool), int(rng.integers(min_signs, max_signs + 1)))
+        ]
         sentences.append(_join(picks, signer, rng))
     return sentences
 
@@ -218,11 +224,13 @@ def _draw(rng: np.random.Generator, bounds: tuple[int, int]) -> int:
 
 
 def _pause(a: Keypoints, b: Keypoints, rng: np.random.Generator) -> Keypoints:
-    """Frames between clip ``a`` and clip ``b``: hold ``a``'s last frame, rest (hands gone), or glide to ``b``."""
+    """Frames between clips ``a`` and ``b``: hold ``a``'s last frame, rest (hands gone), or glide to ``b``."""
     frames = _draw(rng, PAUSE_FRAMES)
     kind = PAUSE_KINDS[int(rng.integers(len(PAUSE_KINDS)))]
     if kind == "hold":
-        return _jitter(Keypoints(np.repeat(a.xyz[-1:], frames, 0), np.repeat(a.conf[-1:], frames, 0), a.fps), rng)
+        return _jitter(
+            Keypoints(np.repeat(a.xyz[-1:], frames, 0), np.repeat(a.conf[-1:], frames, 0), a.fps), rng
+        )
     if kind == "rest":
         return _rest(a, len(a) - 1, frames, rng)
     w = np.linspace(0.0, 1.0, frames + 2)[1:-1, None, None]
@@ -244,7 +252,9 @@ def _jitter(kp: Keypoints, rng: np.random.Generator) -> Keypoints:
     return Keypoints(kp.xyz + rng.normal(0.0, PAUSE_JITTER, kp.xyz.shape).astype(np.float32), kp.conf, kp.fps)
 
 
-def synth_sentences(signer: SyntheticSigner, num: int, rng: np.random.Generator, cfg: DataConfig) -> list[Sentence]:
+def synth_sentences(
+    signer: SyntheticSigner, num: int, rng: np.random.Generator, cfg: DataConfig
+) -> list[Sentence]:
     """``num`` synthetic sentences as :class:`Sentence` (glosses named by ``signer.gloss_names``)."""
     names = signer.gloss_names
     corpus = make_corpus(signer, num, rng, cfg.min_signs, cfg.max_signs)

@@ -30,7 +30,11 @@ def default_checkpoint_path() -> Path:
 
 
 def save_checkpoint(
-    path: str | Path, model: CSLRModel, cfg: ExperimentConfig, vocab: Vocabulary, extra: dict[str, Any] | None = None
+    path: str | Path,
+    model: CSLRModel,
+    cfg: ExperimentConfig,
+    vocab: Vocabulary,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write weights, ``asdict(cfg)``, the vocabulary and ``extra`` (builtins only) to ``path``."""
     path = Path(path)

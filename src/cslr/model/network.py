@@ -67,8 +67,9 @@ class CSLRModel(nn.Module):
             raise ValueError(f"model.vocab_size must be >= 2 (blank + glosses), got {cfg.vocab_size}")
         self.cfg = cfg
         self.pose = PoseStream(cfg.input_dim, cfg.pose_hidden, cfg.pose_layers, cfg.dropout)
-        self.encoder = build_temporal(cfg.temporal, self.pose.output_dim, cfg.hidden_size, cfg.num_layers,
-                                      cfg.dropout)
+        self.encoder = build_temporal(
+            cfg.temporal, self.pose.output_dim, cfg.hidden_size, cfg.num_layers, cfg.dropout
+        )
         self.head = nn.Linear(self.encoder.output_dim, cfg.vocab_size)
 
     @property
@@ -97,8 +98,15 @@ class CSLRModel(nn.Module):
         if targets is not None:
             if target_lengths is None:
                 raise ValueError("target_lengths is required with targets")
-            loss = F.ctc_loss(log_probs.float(), targets, out_lengths, target_lengths, blank=BLANK_ID,
-                              reduction="mean", zero_infinity=True)
+            loss = F.ctc_loss(
+                log_probs.float(),
+                targets,
+                out_lengths,
+                target_lengths,
+                blank=BLANK_ID,
+                reduction="mean",
+                zero_infinity=True,
+            )
         return ModelOutput(log_probs, out_lengths, loss)
 
     def forward_chunk(
@@ -110,8 +118,12 @@ class CSLRModel(nn.Module):
         with those of :meth:`forward`. Returns log-probs ``(ceil(t / stride), B, V)`` and the new state.
         """
         if not isinstance(self.encoder, CausalLSTMEncoder):
-            raise RuntimeError(f"forward_chunk needs the causal encoder, this model uses {self.cfg.temporal!r}")
-        lengths = torch.full((features.shape[0],), features.shape[1], dtype=torch.long, device=features.device)
+            raise RuntimeError(
+                f"forward_chunk needs the causal encoder, this model uses {self.cfg.temporal!r}"
+            )
+        lengths = torch.full(
+            (features.shape[0],), features.shape[1], dtype=torch.long, device=features.device
+        )
         x, _ = downsample(self.pose(features), lengths, self.cfg.stride)
         y, state = self.encoder.forward_chunk(x, state)
         return self.head(y).log_softmax(-1).transpose(0, 1), state

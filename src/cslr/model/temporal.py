@@ -15,13 +15,28 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # h, c: each (num_layers, B, hidden)
 
 
-class BiLSTMEncoder(nn.Module):
+class TemporalEncoder(nn.Module):
+    """Base of the temporal encoders: ``forward(x (B, T, D), lengths (B,)) -> (B, T, output_dim)``."""
+
+    output_dim: int
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class BiLSTMEncoder(TemporalEncoder):
     """Bidirectional LSTM over packed sequences (padding never leaks into the backward direction)."""
 
     def __init__(self, input_dim: int, hidden: int, layers: int, dropout: float) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(input_dim, hidden, layers, batch_first=True, bidirectional=True,
-                            dropout=dropout if layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            input_dim,
+            hidden,
+            layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
         self.output_dim = 2 * hidden
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -32,12 +47,14 @@ class BiLSTMEncoder(nn.Module):
         return out
 
 
-class CausalLSTMEncoder(nn.Module):
+class CausalLSTMEncoder(TemporalEncoder):
     """Unidirectional LSTM: output at frame t depends only on frames <= t."""
 
     def __init__(self, input_dim: int, hidden: int, layers: int, dropout: float) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(input_dim, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            input_dim, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
+        )
         self.output_dim = hidden
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -51,7 +68,9 @@ class CausalLSTMEncoder(nn.Module):
         shape = (self.lstm.num_layers, batch, self.lstm.hidden_size)
         return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
 
-    def forward_chunk(self, x: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
+    def forward_chunk(
+        self, x: torch.Tensor, state: LSTMState | None = None
+    ) -> tuple[torch.Tensor, LSTMState]:
         """Process the next chunk ``(B, t, D)`` given the state after the previous one (None: start).
 
         Returns:
@@ -63,10 +82,10 @@ class CausalLSTMEncoder(nn.Module):
         return out, (h, c)
 
 
-TEMPORAL_ENCODERS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMEncoder, "causal": CausalLSTMEncoder}
+TEMPORAL_ENCODERS: dict[str, type[TemporalEncoder]] = {"bilstm": BiLSTMEncoder, "causal": CausalLSTMEncoder}
 
 
-def build_temporal(name: str, input_dim: int, hidden: int, layers: int, dropout: float) -> nn.Module:
+def build_temporal(name: str, input_dim: int, hidden: int, layers: int, dropout: float) -> TemporalEncoder:
     """The encoder registered under ``name`` (see ``TEMPORAL_ENCODERS``)."""
     if name not in TEMPORAL_ENCODERS:
         raise ValueError(f"unknown temporal encoder {name!r}; choose from {sorted(TEMPORAL_ENCODERS)}")

@@ -53,11 +53,29 @@ BURST_FRAMES = (2, 8)
 
 # Body landmarks (MediaPipe pose order) that do not move with the hands, in body units.
 _BODY_FIXED = {
-    0: (0.0, -1.1), 1: (0.08, -1.25), 2: (0.15, -1.26), 3: (0.22, -1.25), 4: (-0.08, -1.25),
-    5: (-0.15, -1.26), 6: (-0.22, -1.25), 7: (0.36, -1.15), 8: (-0.36, -1.15), 9: (0.1, -0.93),
-    10: (-0.1, -0.93), 11: (0.5, 0.0), 12: (-0.5, 0.0), 23: (0.33, 1.9), 24: (-0.33, 1.9),
-    25: (0.35, 3.0), 26: (-0.35, 3.0), 27: (0.35, 4.0), 28: (-0.35, 4.0), 29: (0.33, 4.1),
-    30: (-0.33, 4.1), 31: (0.4, 4.2), 32: (-0.4, 4.2),
+    0: (0.0, -1.1),
+    1: (0.08, -1.25),
+    2: (0.15, -1.26),
+    3: (0.22, -1.25),
+    4: (-0.08, -1.25),
+    5: (-0.15, -1.26),
+    6: (-0.22, -1.25),
+    7: (0.36, -1.15),
+    8: (-0.36, -1.15),
+    9: (0.1, -0.93),
+    10: (-0.1, -0.93),
+    11: (0.5, 0.0),
+    12: (-0.5, 0.0),
+    23: (0.33, 1.9),
+    24: (-0.33, 1.9),
+    25: (0.35, 3.0),
+    26: (-0.35, 3.0),
+    27: (0.35, 4.0),
+    28: (-0.35, 4.0),
+    29: (0.33, 4.1),
+    30: (-0.33, 4.1),
+    31: (0.4, 4.2),
+    32: (-0.4, 4.2),
 }
 _LOWER_BODY = range(25, 33)
 _LOWER_BODY_CONF = 0.1  # legs are usually out of frame
@@ -151,7 +169,10 @@ class SyntheticSigner:
         )
 
     def sentence(
-        self, gloss_ids: list[int] | tuple[int, ...], rng: np.random.Generator, style: SignerStyle | None = None
+        self,
+        gloss_ids: list[int] | tuple[int, ...],
+        rng: np.random.Generator,
+        style: SignerStyle | None = None,
     ) -> tuple[Keypoints, list[tuple[int, int]]]:
         """Render a continuous sentence of the given signs.
 
@@ -197,7 +218,7 @@ def make_corpus(
     min_signs: int = 1,
     max_signs: int = 6,
 ) -> list[SynthSentence]:
-    """``num_sentences`` random sentences of ``min_signs``..``max_signs`` signs, each by a new signer style."""
+    """``num_sentences`` random sentences of ``min_signs``..``max_signs`` signs, each by a new signer."""
     corpus = []
     for _ in range(num_sentences):
         n = int(rng.integers(min_signs, max_signs + 1))
@@ -236,16 +257,20 @@ def _random_gloss(rng: np.random.Generator) -> GlossSpec:
         left = np.stack([rng.uniform(-0.9, 1.3, k), rng.uniform(-1.3, 1.4, k)], axis=1)
 
     def shape() -> np.ndarray:
-        return np.concatenate([rng.choice([0.0, 0.5, 1.0], 5) + rng.uniform(-0.1, 0.1, 5), rng.uniform(-0.9, 0.9, 1)])
+        return np.concatenate(
+            [rng.choice([0.0, 0.5, 1.0], 5) + rng.uniform(-0.1, 0.1, 5), rng.uniform(-0.9, 0.9, 1)]
+        )
 
     start = np.stack([shape(), shape()])
     end = np.stack([shape(), shape()]) if rng.random() < 0.5 else start.copy()
-    wiggle = np.array([rng.uniform(0.1, 0.25), float(rng.integers(2, 4))]) if rng.random() < 0.3 else np.zeros(2)
+    wiggle = (
+        np.array([rng.uniform(0.1, 0.25), float(rng.integers(2, 4))]) if rng.random() < 0.3 else np.zeros(2)
+    )
     return GlossSpec(np.stack([right, left]), start, end, two_handed, wiggle, _draw(rng, SIGN_FRAMES))
 
 
 def _bezier(controls: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Points ``(len(t), D)`` on the Bezier curve with ``controls`` ``(K, D)`` at parameters ``t`` in [0, 1]."""
+    """Points ``(len(t), D)`` on the Bezier curve of ``controls`` ``(K, D)`` at ``t`` in [0, 1]."""
     k = len(controls) - 1
     basis = np.stack([comb(k, i) * t**i * (1 - t) ** (k - i) for i in range(k + 1)], axis=1)
     return basis @ controls
@@ -275,7 +300,9 @@ def _transition(a: np.ndarray, b: np.ndarray, frames: int) -> np.ndarray:
     return a[None] + s[:, None, None] * (b - a)[None]
 
 
-def _render(states: np.ndarray, style: SignerStyle, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _render(
+    states: np.ndarray, style: SignerStyle, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Skeletons ``(T, 75, 3)`` in image coordinates and confidences ``(T, 75)`` for ``states``."""
     t = len(states)
     body = np.zeros((t, NUM_POINTS, 3))

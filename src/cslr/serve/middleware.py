@@ -124,9 +124,10 @@ class RequestContextMiddleware:
 class BodySizeLimitMiddleware:
     """413 before reading a body whose ``Content-Length`` is over the limit; also counts chunked bodies."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, limit_mb: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.limit_mb = limit_mb
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") not in BODY_METHODS:
@@ -150,7 +151,7 @@ class BodySizeLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
     def _message(self) -> str:
-        return f"request body exceeds the upload limit of {self.max_bytes / MEGABYTE:.1f} MB"
+        return f"request body exceeds the upload limit of {self.limit_mb:g} MB"
 
 
 class TimeoutMiddleware:
@@ -188,7 +189,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     max_body = int(settings.max_upload_mb * MEGABYTE) + MULTIPART_OVERHEAD_BYTES
     # add_middleware puts each new one outside the previous: add innermost first.
     app.add_middleware(TimeoutMiddleware, timeout_s=settings.request_timeout_s)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body, limit_mb=settings.max_upload_mb)
     app.add_middleware(AccessMiddleware, settings=settings)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, **cors_options(settings))

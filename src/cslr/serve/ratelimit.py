@@ -60,8 +60,11 @@ class RateLimiter:
         if self._limiter is None:
             uri = self._storage_uri
             uri = uri if uri.startswith(ASYNC_SCHEME_PREFIX) else ASYNC_SCHEME_PREFIX + uri
-            self._storage = storage_from_string(uri)
-            self._limiter = MovingWindowRateLimiter(self._storage)
+            storage = storage_from_string(uri)
+            if not isinstance(storage, Storage):
+                raise ValueError(f"rate limit storage {self._storage_uri!r} has no asyncio driver")
+            self._storage = storage
+            self._limiter = MovingWindowRateLimiter(storage)
         return self._limiter
 
     async def hit(self, kind: str, identity: str) -> Verdict:

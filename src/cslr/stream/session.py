@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cslr.language.grammar import glosses_to_english
+from cslr.language.grammar import RULES, glosses_to_english
 from cslr.model.temporal import LSTMState
 from cslr.pose.keypoints import FEATURE_DIM, NUM_POINTS, Keypoints, preprocess
 from cslr.stream.decoder import StreamingGreedyDecoder, TokenSpan
@@ -77,6 +77,8 @@ class StreamConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lookahead_frames < 0:
             raise ValueError(f"lookahead_frames must be >= 0, got {self.lookahead_frames}")
+        if self.sign_language not in RULES:
+            raise ValueError(f"sign_language must be one of {sorted(RULES)}, got {self.sign_language!r}")
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,8 @@ class Stream:
             self.dropped = 0
             self._seen = -1  # newest input frame that went into a model step
             self._drops: list[tuple[int, int]] = []  # (kept frame index, frames dropped before it)
-            self._finishing = False
+            self._finishing = False  # finish() was called
+            self._flushing = False  # the step in progress consumes everything (started after finish())
             self._utterance: list[Segment] = []
             self._utterance_index = 0
             self._timings: dict[str, float] = {}
@@ -225,8 +228,10 @@ class Stream:
         """Chunk mode: features ``(t, 300)`` of every whole chunk waiting (``t`` may be 0); when finishing,
         of everything pending (then ``t`` need not be a multiple of the stride)."""
         with self._lock:
-            available = self.features.available(final=self._finishing)
-            if not self._finishing:
+            # after finish(), whole chunks still go first; the flush takes the rest (and the look-ahead)
+            self._flushing = self._finishing and self.features.available() < self._chunk_size()
+            available = self.features.available(final=self._flushing)
+            if not self._flushing:
                 available -= available % self._chunk_size()
             start = time.perf_counter()
             rows = self.features.pop(available)
@@ -237,7 +242,8 @@ class Stream:
     def next_window(self) -> np.ndarray:
         """Window mode: features of the window due now, ``(t <= clip_length, 300)``."""
         with self._lock:
-            end = self.received if self._finishing else self._window_due
+            self._flushing = self._finishing and self.received < self._window_due  # due windows first
+            end = self.received if self._flushing else self._window_due
             begin = max(end - self.config.clip_length, self._window_start)
             self._current_window = (begin, end)
             self._seen = self.received - 1
@@ -285,9 +291,9 @@ class Stream:
     def _emit(self, ended: bool) -> list[StreamResult]:
         """A partial result, or a final one when the utterance ended (or the input finished)."""
         if self.config.mode == "chunk":
-            self._utterance.extend(self._spans_to_segments(self.decoder.take() if ended or self._finishing
+            self._utterance.extend(self._spans_to_segments(self.decoder.take() if ended or self._flushing
                                                            else []))
-        finishing = self._finishing
+        finishing = self._flushing
         if finishing or (ended and self._utterance):
             result = self.result("final", end=finishing)
             self._utterance, self._timings = [], {}

@@ -1,4 +1,4 @@
-"""Training loop: AdamW/Adam, gradient clipping, warm-up + cosine schedule, dev WER every epoch, best checkpoint.
+"""Training loop: AdamW/Adam, gradient clipping, warm-up + cosine schedule, dev WER, best checkpoint.
 
 The loop's mutable progress lives in one :class:`TrainState`; everything else is configuration
 (:class:`cslr.config.TrainConfig`). Mixed precision, distributed training and resuming are planned as
@@ -96,7 +96,9 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+def make_scheduler(
+    opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-step warm-up + cosine schedule (see :func:`lr_factor`)."""
     warmup = min(cfg.warmup_steps, max(1, total_steps // 2))
     return torch.optim.lr_scheduler.LambdaLR(
@@ -107,7 +109,9 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: in
 def greedy_glosses(log_probs: torch.Tensor, out_lengths: torch.Tensor, vocab: Vocabulary) -> list[list[str]]:
     """Greedy-decode a batch of ``log_probs`` ``(T', B, V)`` with lengths ``(B,)`` into gloss lists."""
     lp = log_probs.detach().float().cpu().numpy()
-    return [vocab.decode(greedy_decode(lp[: int(n), b]).token_ids) for b, n in enumerate(out_lengths.tolist())]
+    return [
+        vocab.decode(greedy_decode(lp[: int(n), b]).token_ids) for b, n in enumerate(out_lengths.tolist())
+    ]
 
 
 @torch.no_grad()
@@ -120,7 +124,10 @@ def evaluate(model: CSLRModel, loader: DataLoader, vocab: Vocabulary, device: to
         batch = batch.to(device)
         out = model(batch.features, batch.lengths)
         hyps += greedy_glosses(out.log_probs, out.out_lengths, vocab)
-        refs += [vocab.decode(t[: int(n)].tolist()) for t, n in zip(batch.targets, batch.target_lengths, strict=True)]
+        refs += [
+            vocab.decode(t[: int(n)].tolist())
+            for t, n in zip(batch.targets, batch.target_lengths, strict=True)
+        ]
     return word_error_rate(refs, hyps)
 
 
@@ -163,8 +170,11 @@ class Trainer:
             if (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs:
                 wer = evaluate(self.model, self.dev_loader, self.vocab, self.device).wer
             self.state.epoch = epoch + 1
-            self._record(EpochRecord(epoch + 1, loss, wer, self.scheduler.get_last_lr()[0],
-                                     time.perf_counter() - start))
+            self._record(
+                EpochRecord(
+                    epoch + 1, loss, wer, float(self.scheduler.get_last_lr()[0]), time.perf_counter() - start
+                )
+            )
             if wer is not None and tc.stop_wer is not None and wer <= tc.stop_wer:
                 logger.info("dev WER %.4f <= stop_wer %.4f: stopping", wer, tc.stop_wer)
                 break
@@ -201,8 +211,14 @@ class Trainer:
         """Log an epoch, keep the best checkpoint and the latest one."""
         self.state.history.append(record)
         dev = "-" if record.dev_wer is None else f"{record.dev_wer:.4f}"
-        logger.info("epoch %d loss %.4f dev WER %s lr %.2e (%.1fs)", record.epoch, record.train_loss, dev,
-                    record.lr, record.seconds)
+        logger.info(
+            "epoch %d loss %.4f dev WER %s lr %.2e (%.1fs)",
+            record.epoch,
+            record.train_loss,
+            dev,
+            record.lr,
+            record.seconds,
+        )
         if record.dev_wer is not None and record.dev_wer < self.state.best_wer:
             self.state.best_wer, self.state.best_epoch = record.dev_wer, record.epoch
             self.save(BEST_CHECKPOINT)
@@ -216,12 +232,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_loader(sentences: Sequence[Sentence], vocab: Vocabulary, batch_size: int, seed: int | None) -> DataLoader:
+def make_loader(
+    sentences: Sequence[Sentence], vocab: Vocabulary, batch_size: int, seed: int | None
+) -> DataLoader:
     """A loader of padded :class:`Batch` es; shuffled (seeded) when ``seed`` is given."""
     dataset = KeypointSequenceDataset.from_sentences(sentences, vocab)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    return DataLoader(dataset, batch_size=batch_size, shuffle=seed is not None, collate_fn=collate,
-                      generator=generator)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=seed is not None, collate_fn=collate, generator=generator
+    )
 
 
 def train_experiment(cfg: ExperimentConfig, output_dir: str | Path) -> TrainResult:
@@ -233,12 +252,19 @@ def train_experiment(cfg: ExperimentConfig, output_dir: str | Path) -> TrainResu
         torch.set_num_threads(cfg.train.num_threads)
     seed_everything(cfg.train.seed)
     train, dev, test = build_splits(cfg.data)
-    vocab = Vocabulary.build(s.glosses for s in train)
+    vocab = Vocabulary.build(s.glosses for s in (*train, *dev, *test))  # closed vocabulary
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, vocab_size=len(vocab)))
     save_config(cfg, output_dir / CONFIG_FILE)
     device = resolve_device(cfg.train.device)
-    trainer = Trainer(cfg, CSLRModel(cfg.model), vocab, make_loader(train, vocab, cfg.train.batch_size, cfg.train.seed),
-                      make_loader(dev, vocab, EVAL_BATCH_SIZE, None), output_dir, device)
+    trainer = Trainer(
+        cfg,
+        CSLRModel(cfg.model),
+        vocab,
+        make_loader(train, vocab, cfg.train.batch_size, cfg.train.seed),
+        make_loader(dev, vocab, EVAL_BATCH_SIZE, None),
+        output_dir,
+        device,
+    )
     state = trainer.fit()
     best = output_dir / BEST_CHECKPOINT
     test_result = None

@@ -11,14 +11,14 @@ import anyio
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
-from cslr.language.speech import DEFAULT_RATE_WPM, SpeechUnavailableError, synthesize
+from cslr.language.speech import DEFAULT_RATE_WPM, Engine, SpeechUnavailableError, synthesize
 from cslr.serve.deps import SettingsDep
 
 router = APIRouter(tags=["speech"])
 
 WAV_MEDIA_TYPE = "audio/wav"
 MIN_RATE_WPM, MAX_RATE_WPM = 80, 450
-SERVER_ENGINE = "espeak-ng"  # a subprocess per call: thread-safe, unlike pyttsx3's shared driver
+SERVER_ENGINE: Engine = "espeak-ng"  # a subprocess per call: thread-safe, unlike pyttsx3's shared driver
 _speech_lock = threading.Lock()
 
 
@@ -47,7 +47,7 @@ async def speak_wav_async(text: str, rate_wpm: int = DEFAULT_RATE_WPM) -> bytes:
     try:
         return await anyio.to_thread.run_sync(speak_wav, text, rate_wpm)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     except (SpeechUnavailableError, ImportError) as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
 
@@ -64,7 +64,7 @@ async def tts(body: SpeechIn, settings: SettingsDep) -> Response:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                             f"text longer than the limit of {settings.max_tts_chars} characters")
     if not body.text.strip():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "nothing to speak: the text is empty")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "nothing to speak: the text is empty")
     wav = await speak_wav_async(body.text, body.rate_wpm)
     return Response(content=wav, media_type=WAV_MEDIA_TYPE,
                     headers={"Content-Disposition": 'inline; filename="speech.wav"'})

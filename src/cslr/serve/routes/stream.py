@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,26 +86,21 @@ async def streaming(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
 
 
 def stream_config(settings: Settings, service: InferenceService, options: dict[str, Any]) -> StreamConfig:
-    """The :class:`StreamConfig` for the server settings overridden by a client's ``config`` options."""
-    streamable = service.recognizer.model.streamable
-    mode = options.get("mode") or settings.stream_mode
-    if mode == "auto":
-        mode = "chunk" if streamable else "window"
-    if mode == "chunk" and not streamable:
+    """The service's live :class:`StreamConfig` overridden by a client's ``config`` options."""
+    base = replace(service.stream_config(), max_pending_frames=settings.stream_max_queued_frames)
+    mode = options.get("mode", "auto")
+    if mode == "chunk" and not service.recognizer.model.streamable:
         raise ProtocolError("mode_unavailable", "chunk mode needs a causal model; this one serves window")
-    endpoint_ms = float(options.get("endpoint_ms", settings.stream_endpoint_ms))
+    changes: dict[str, Any] = {"mode": base.mode if mode == "auto" else mode}
     try:
-        return StreamConfig(
-            mode=mode,
-            chunk_frames=int(options.get("chunk_frames", settings.stream_chunk_frames)),
-            lookahead_frames=int(options.get("lookahead_frames", settings.stream_lookahead_frames)),
-            clip_length=settings.clip_length,
-            window_stride=settings.window_stride,
-            endpoint_frames=max(round(endpoint_ms / MS_PER_S * settings.target_fps), 1),
-            max_pending_frames=settings.stream_max_queued_frames,
-            fps=settings.target_fps,
-            sign_language=str(options.get("sign_language", settings.sign_language)),
-        )
+        for key in ("chunk_frames", "lookahead_frames"):
+            if key in options:
+                changes[key] = int(options[key])
+        if "endpoint_ms" in options:
+            changes["endpoint_frames"] = max(round(float(options["endpoint_ms"]) / MS_PER_S * base.fps), 1)
+        if "sign_language" in options:
+            changes["sign_language"] = str(options["sign_language"])
+        return replace(base, **changes)
     except (TypeError, ValueError) as exc:
         raise ProtocolError("bad_config", str(exc)) from None
 
