@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from cslr.monitoring import stage_timer
-from cslr.pose.holistic import HolisticExtractor, extract_video
+from cslr.pose.holistic import HolisticExtractor, PosePool, extract_video
 from cslr.pose.io import KEYPOINT_SUFFIXES, load_keypoints
 from cslr.pose.keypoints import BODY, Keypoints
 from cslr.serve.settings import Settings
@@ -49,6 +49,13 @@ class InferenceService:
     def __init__(self, recognizer: Recognizer, settings: Settings) -> None:
         self.recognizer = recognizer
         self.settings = settings
+        # Pose workers live as long as the service, so no request pays for starting them.
+        self.pose_pool = PosePool(settings.pose_workers) if settings.pose_workers > 1 else None
+
+    def close(self) -> None:
+        """Stop the pose worker processes."""
+        if self.pose_pool is not None:
+            self.pose_pool.close()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InferenceService:
@@ -90,6 +97,8 @@ class InferenceService:
                 frame_skip=s.frame_skip,
                 motion_threshold=s.motion_threshold,
                 max_seconds=s.max_video_seconds,
+                allow_truncated=False,
+                pool=self.pose_pool,
             )
         return self.recognize_keypoints(kp, timings)
 

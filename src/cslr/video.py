@@ -116,6 +116,8 @@ def read_video(
     motion_threshold: float = 0.0,
     max_seconds: float = MAX_SECONDS,
     max_side: int = MAX_SIDE,
+    *,
+    allow_truncated: bool = True,
 ) -> Clip:
     """Decode a whole video file, byte string or frame folder into a :class:`Clip`.
 
@@ -127,6 +129,8 @@ def read_video(
             below this (0-255 scale; 0 = off).
         max_seconds: refuse videos longer than this (declared or decoded length).
         max_side: refuse frames wider or taller than this.
+        allow_truncated: return the frames before the damage of a truncated video (with a
+            :class:`TruncatedVideoWarning`); ``False`` raises :class:`VideoError` instead.
 
     Returns:
         A :class:`Clip` with ``frames`` uint8 ``(T, H, W, 3)``.
@@ -134,7 +138,7 @@ def read_video(
     Raises:
         VideoError: missing, empty, unreadable, frameless or oversized input.
     """
-    opts = _Options.make(fps, frame_skip, motion_threshold, max_seconds, max_side)
+    opts = _Options.make(fps, frame_skip, motion_threshold, max_seconds, max_side, allow_truncated)
     times, frames = [], []
     with _open_timed(source, opts) as (timed, source_fps):
         for t, frame in _filter(timed, opts):
@@ -150,13 +154,18 @@ def iter_video(
     motion_threshold: float = 0.0,
     max_seconds: float = MAX_SECONDS,
     max_side: int = MAX_SIDE,
+    *,
+    allow_truncated: bool = True,
 ) -> Iterator[Frame]:
     """Stream the frames of :func:`read_video` one at a time, each uint8 ``(H, W, 3)`` RGB.
 
     Only one decoded frame is held at a time, so long videos need not fit in memory. Errors about the
     input are raised when iteration starts (or, for damage found later, when it is reached).
     """
-    for _, frame in iter_video_timed(source, fps, frame_skip, motion_threshold, max_seconds, max_side):
+    timed = iter_video_timed(
+        source, fps, frame_skip, motion_threshold, max_seconds, max_side, allow_truncated=allow_truncated
+    )
+    for _, frame in timed:
         yield frame
 
 
@@ -167,9 +176,11 @@ def iter_video_timed(
     motion_threshold: float = 0.0,
     max_seconds: float = MAX_SECONDS,
     max_side: int = MAX_SIDE,
+    *,
+    allow_truncated: bool = True,
 ) -> Iterator[tuple[float, Frame]]:
     """Like :func:`iter_video`, yielding ``(seconds from the start, frame (H, W, 3) uint8)`` pairs."""
-    opts = _Options.make(fps, frame_skip, motion_threshold, max_seconds, max_side)
+    opts = _Options.make(fps, frame_skip, motion_threshold, max_seconds, max_side, allow_truncated)
     with _open_timed(source, opts) as (timed, _):
         yield from _filter(timed, opts)
 
@@ -245,10 +256,16 @@ class _Options:
     motion_threshold: float
     max_seconds: float
     max_side: int
+    allow_truncated: bool = True
 
     @staticmethod
     def make(
-        fps: float | None, frame_skip: int, motion: float, max_seconds: float, max_side: int
+        fps: float | None,
+        frame_skip: int,
+        motion: float,
+        max_seconds: float,
+        max_side: int,
+        allow_truncated: bool = True,
     ) -> _Options:
         if fps is not None and not fps > 0:
             raise VideoError(f"fps must be positive, got {fps}")
@@ -256,7 +273,9 @@ class _Options:
             raise VideoError(f"frame_skip must be >= 0, got {frame_skip}")
         if motion < 0:
             raise VideoError(f"motion_threshold must be >= 0, got {motion}")
-        return _Options(fps, int(frame_skip), float(motion), float(max_seconds), int(max_side))
+        return _Options(
+            fps, int(frame_skip), float(motion), float(max_seconds), int(max_side), bool(allow_truncated)
+        )
 
     def output_fps(self, source_fps: float) -> float:
         return (self.fps or source_fps) / (self.frame_skip + 1)
@@ -307,7 +326,7 @@ class _open_timed:
         _check_size(info.width, info.height, self.opts.max_side, "video frames")
         _check_duration(info, self.opts)
         stream.thread_type = "AUTO"
-        decoded = _decode_timed(container, stream, info.fps, self.source, self.opts.max_side)
+        decoded = _decode_timed(container, stream, info.fps, self.source, self.opts)
         return _resample(decoded, self.opts, info.fps), info.fps
 
     def __exit__(self, *exc: object) -> None:
@@ -364,7 +383,7 @@ def _check_duration(info: VideoInfo, opts: _Options) -> None:
 
 
 def _decode_timed(
-    container: Any, stream: Any, source_fps: float, source: Source, max_side: int
+    container: Any, stream: Any, source_fps: float, source: Source, opts: _Options
 ) -> Iterator[tuple[float, Frame]]:
     """Decoded frames with their presentation time in seconds from the first frame."""
     import av
@@ -391,17 +410,17 @@ def _decode_timed(
             t = max(t - start, previous + TIME_EPS)  # repair missing / non-increasing timestamps
             previous = t
             count += 1
-            _check_size(frame.width, frame.height, max_side, "video frames")
+            _check_size(frame.width, frame.height, opts.max_side, "video frames")
             yield t, frame.to_ndarray(format="rgb24")
     if count == 0:
         raise VideoError(f"{_name(source)}: the video contains no decodable frame")
     if damaged or count + TRUNCATION_TOLERANCE < declared:
-        warnings.warn(
-            f"{_name(source)}: truncated or corrupt video, decoded the first {count} frames only"
-            + (f" of {declared}" if declared else ""),
-            TruncatedVideoWarning,
-            stacklevel=4,
+        message = f"{_name(source)}: truncated or corrupt video, decoded the first {count} frames only" + (
+            f" of {declared}" if declared else ""
         )
+        if not opts.allow_truncated:
+            raise VideoError(message)
+        warnings.warn(message, TruncatedVideoWarning, stacklevel=4)
 
 
 def _folder_timed(path: Path, source_fps: float, max_side: int) -> Iterator[tuple[float, Frame]]:
@@ -490,3 +509,33 @@ def _name(source: Source) -> str:
 def _reason(exc: Exception) -> str:
     """The FFmpeg message without the errno and file name noise."""
     return getattr(exc, "strerror", None) or str(exc)
+
+
+# ---------------------------------------------------------------------------------------------- encode
+
+CODEC_BY_SUFFIX = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9", ".avi": "mjpeg"}
+
+
+def write_video(path: str | os.PathLike[str], frames: Sequence[Frame], fps: float = DEFAULT_FPS) -> Path:
+    """Encode RGB frames ``(H, W, 3)`` uint8 to a video file; the codec follows the extension.
+
+    mp4/mov/mkv get H.264, webm VP9, avi MJPEG. Width and height are cropped to even numbers.
+    """
+    import av
+
+    path = Path(path)
+    codec = CODEC_BY_SUFFIX.get(path.suffix.lower())
+    if codec is None:
+        raise VideoError(f"cannot write {path.suffix!r}; use one of {sorted(CODEC_BY_SUFFIX)}")
+    if not frames:
+        raise VideoError("no frames to write")
+    height, width = (d - d % 2 for d in frames[0].shape[:2])
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=round(fps))
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        for frame in frames:
+            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
+            container.mux(stream.encode(image))
+        container.mux(stream.encode(None))
+    return path

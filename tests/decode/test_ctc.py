@@ -125,8 +125,8 @@ def test_insertion_bonus_and_lm_weight_shift_scores() -> None:
             return 0.0
 
     lp = peaky([1, 0, 2], 5)
-    plain = beam_search(lp, 4)[0]
-    with_lm = beam_search(lp, 4, lm=Uniform(), lm_weight=1.0, insertion_bonus=0.5)[0]
+    plain = beam_search(lp, 64)[0]  # wide enough that nothing is pruned: same prefixes, same merges
+    with_lm = beam_search(lp, 64, lm=Uniform(), lm_weight=1.0, insertion_bonus=0.5)[0]
     assert with_lm.token_ids == plain.token_ids
     assert with_lm.lm_score == pytest.approx(2 * (np.log(0.25) + 0.5))
     assert with_lm.score == pytest.approx(plain.score + with_lm.lm_score)

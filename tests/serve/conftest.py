@@ -50,9 +50,10 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def server_settings() -> Settings:
-    """Settings of the shared test server: a small upload limit so the 413 path is cheap to test."""
-    return Settings(max_upload_mb=2.0, pose_workers=2)
+def server_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of the shared test server: a small upload limit so the 413 path is cheap to test, and
+    its database and state in a temporary folder."""
+    return Settings(max_upload_mb=2.0, pose_workers=2, state_dir=tmp_path_factory.mktemp("state"))
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,12 @@ valid and invalid inputs.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -22,6 +25,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from cslr.serve.app import create_app
+from cslr.serve.settings import Settings
 from tests.serve.conftest import LiveServer
 from tests.serve.ops import start_server
 
@@ -41,25 +46,27 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     live.stop()
 
 
-@pytest.fixture(scope="module")
-def api_schema(fuzz_server: LiveServer) -> Any:
-    """The server's own ``/openapi.json``, less the excluded operations."""
-    schema = schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
-    return schema.exclude(path=list(EXCLUDED))
+def _own_schema() -> dict[str, Any]:
+    """The app's OpenAPI document, built without starting it (the schema does not depend on the model)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return create_app(Settings(state_dir=Path(tmp)), load_model=False).openapi()
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+# Loaded at import: schemathesis's fixture-based loader does not work with pytest 9 (it reads a private
+# attribute of the test node), so the schema comes from the app itself and the cases go to the live server.
+OWN_SCHEMA = _own_schema()
+schema = schemathesis.openapi.from_dict(OWN_SCHEMA).exclude(path=list(EXCLUDED))
 
 
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
-    case.call_and_validate(checks=CHECKS, timeout=REQUEST_TIMEOUT_S)
+def test_api_conforms_to_its_schema(case: schemathesis.Case, fuzz_server: LiveServer) -> None:
+    case.call_and_validate(base_url=fuzz_server.url, checks=CHECKS, timeout=REQUEST_TIMEOUT_S)
 
 
-def test_schema_covers_the_service(api_schema: Any) -> None:
-    """The fuzz run above is only meaningful if the schema lists the real operations."""
-    paths = {op.path for op in (result.ok() for result in api_schema.get_all_operations())}
-    assert {"/api/health", "/api/inference/predict"} <= paths
-    assert not paths & set(EXCLUDED)
+def test_the_fuzzed_schema_is_the_one_served(fuzz_server: LiveServer) -> None:
+    served = httpx.get(f"{fuzz_server.url}/openapi.json", timeout=30).json()
+    assert served == OWN_SCHEMA
+    assert {"/api/health", "/api/inference/predict"} <= set(served["paths"])
+    assert set(EXCLUDED) <= set(served["paths"])  # excluded on purpose, not missing

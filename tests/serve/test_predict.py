@@ -8,7 +8,9 @@ import httpx
 import numpy as np
 import pytest
 
+from cslr.serve.settings import Settings
 from cslr.video import write_video
+from tests.serve.conftest import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -89,10 +91,7 @@ def test_server_still_answers_after_bad_input(client: httpx.Client) -> None:
 
 
 def test_predict_without_model_is_503(tmp_path: Path) -> None:
-    from tests.serve.conftest import LiveServer
-    from cslr.serve.settings import Settings
-
-    server = LiveServer(Settings(), load_model=False).start()
+    server = LiveServer(Settings(state_dir=tmp_path), load_model=False).start()
     try:
         with httpx.Client(base_url=server.url) as http:
             assert http.get("/api/health").json()["model_loaded"] is False

@@ -12,6 +12,7 @@ Two decoders share one result type, :class:`Hypothesis`:
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -107,65 +108,65 @@ def greedy_decode(log_probs: np.ndarray, blank_id: int = BLANK_ID) -> Hypothesis
 
 # ----------------------------------------------------------------------------------------------------
 # prefix beam search
+#
+# The search runs in probability space with one shared scale per frame (``log_scale``), so a frame
+# costs a few float multiplications per beam and candidate instead of numpy calls; the beams are
+# few (``beam_width``) and the candidates per frame fewer still, which is where plain Python floats
+# beat array calls. Frames with no candidate token (``frame_plan``) only let each prefix stay (blank
+# or repeat of its last label): they are applied as a run, with no selection or merging to do.
 
 
 @dataclass
 class _Trie:
-    """Prefixes as integer nodes: node 0 is the empty prefix; children are made on demand."""
+    """Prefixes as integer nodes: node 0 is the empty prefix; children are made on demand. Per node:
+    its parent, last token, LM state, the frame it was (last) created at, and the end frame of its
+    parent's last label at that moment (for the spans of the returned hypotheses)."""
 
     parent: list[int]
     token: list[int]
     lm_state: list[Hashable]
+    start: list[int]
+    parent_end: list[int]
     children: dict[tuple[int, int], int]
 
     @classmethod
     def new(cls, lm_state: Hashable) -> _Trie:
-        return cls(parent=[-1], token=[-1], lm_state=[lm_state], children={})
+        return cls(parent=[-1], token=[-1], lm_state=[lm_state], start=[0], parent_end=[0], children={})
 
     def child(self, node: int, token: int, lm: TokenLM | None) -> int:
         """The node for prefix ``node`` + ``token`` (created with its LM state when new)."""
-        key = (node, token)
-        found = self.children.get(key)
+        found = self.children.get((node, token))
         if found is not None:
             return found
         new = len(self.parent)
         self.parent.append(node)
         self.token.append(token)
         self.lm_state.append(lm.advance(self.lm_state[node], token) if lm is not None else None)
-        self.children[key] = new
+        self.start.append(0)
+        self.parent_end.append(0)
+        self.children[(node, token)] = new
         return new
 
-    def labels(self, node: int) -> tuple[int, ...]:
-        """The token ids of prefix ``node``, first to last."""
-        out: list[int] = []
+    def labels_and_spans(self, node: int, start: int, end: int) -> tuple[list[int], list[int], list[int]]:
+        """Token ids, start and end frames of prefix ``node`` whose last label spans ``[start, end)``."""
+        ids: list[int] = []
+        starts: list[int] = []
+        ends: list[int] = []
         while node > 0:
-            out.append(self.token[node])
+            ids.append(self.token[node])
+            starts.append(min(start, end - 1))
+            ends.append(end)
+            end = max(min(self.parent_end[node], starts[-1]), 1)
             node = self.parent[node]
-        return tuple(reversed(out))
+            start = self.start[node]
+        return ids[::-1], starts[::-1], ends[::-1]
 
 
-@dataclass
-class _Beams:
-    """The live prefixes, one row each: trie node, last token (-1 for none), log P(…blank),
-    log P(…non-blank), accumulated weighted LM score and insertion bonuses."""
-
-    node: np.ndarray  # (B,) int64
-    parent: np.ndarray  # (B,) int64, trie node of the prefix minus its last token (-1 for the root)
-    last: np.ndarray  # (B,) int64
-    p_blank: np.ndarray  # (B,) float64
-    p_label: np.ndarray  # (B,) float64
-    lm_total: np.ndarray  # (B,) float64
-
-    @classmethod
-    def start(cls) -> _Beams:
-        return cls(
-            node=np.zeros(1, np.int64),
-            parent=np.full(1, -1, np.int64),
-            last=np.full(1, -1, np.int64),
-            p_blank=np.zeros(1),
-            p_label=np.full(1, NEG_INF),
-            lm_total=np.zeros(1),
-        )
+# A live prefix: [p_blank, p_label (both scaled by the search's common factor), weighted LM score
+# plus insertion bonuses (log), last token (-1 for none), first frame of the last label, end frame
+# (exclusive) of the last label's frames where it beats blank].
+_Beam = list
+_PB, _PL, _LM, _LAST, _START, _END = range(6)
 
 
 def frame_candidates(
@@ -173,133 +174,183 @@ def frame_candidates(
 ) -> list[np.ndarray]:
     """Per frame, the non-blank token ids worth extending with: posterior ``>= min_prob``, at most
     ``top_k`` of them (the most probable). ``log_probs`` ``(T, V)`` → ``T`` arrays of ids ``(K_t,)``."""
-    floor = math.log(min_prob) if min_prob > 0 else NEG_INF
+    rows, cands = frame_plan(log_probs, min_prob, top_k, blank_id)
+    out = [np.zeros(0, np.int64)] * np.asarray(log_probs).shape[0]
+    for t, c in zip(rows, cands, strict=True):
+        out[t] = np.asarray(c, np.int64)
+    return out
+
+
+def frame_plan(
+    log_probs: np.ndarray,
+    min_prob: float,
+    top_k: int | None,
+    blank_id: int = BLANK_ID,
+    blank_skip: float | None = None,
+) -> tuple[list[int], list[list[int]]]:
+    """The frames that have candidate tokens, and their candidates, best first.
+
+    Args:
+        log_probs: ``(T, V)`` log-posteriors.
+        min_prob: a non-blank token is a candidate in a frame where its posterior is at least this.
+        top_k: at most this many candidates per frame (``None``: no limit).
+        blank_id: index of the blank.
+        blank_skip: frames whose blank posterior is at least this get no candidates (``None``: off).
+
+    Returns:
+        The frame indices with at least one candidate (ascending), and per such frame its candidate
+        ids (most probable first). Every other frame is blank-or-repeat only for the search.
+    """
     lp = np.asarray(log_probs)
-    keep = lp >= floor
+    keep = lp >= math.log(min_prob) if min_prob > 0 else lp > NEG_INF
     keep[:, blank_id] = False
-    keep &= np.isfinite(lp)
-    n_kept = keep.sum(axis=1)
-    if top_k is not None:
-        for t in np.nonzero(n_kept > top_k)[0].tolist():
-            row = np.where(keep[t], lp[t], NEG_INF)
-            keep[t] = False
-            keep[t, np.argpartition(-row, top_k - 1)[:top_k]] = True
-    rows, cols = np.nonzero(keep)
-    bounds = np.searchsorted(rows, np.arange(lp.shape[0] + 1))
-    return [cols[bounds[t] : bounds[t + 1]] for t in range(lp.shape[0])]
+    has = keep.any(axis=1)
+    if blank_skip is not None:
+        has &= lp[:, blank_id] < (math.log(blank_skip) if blank_skip > 0 else NEG_INF)
+    rows = np.flatnonzero(has)
+    sub = np.where(keep[rows], lp[rows], NEG_INF)
+    k = sub.shape[1] if top_k is None else min(top_k, sub.shape[1])
+    if k < sub.shape[1]:
+        top = np.argpartition(-sub, k - 1, axis=1)[:, :k]
+    else:
+        top = np.broadcast_to(np.arange(sub.shape[1]), sub.shape)
+    vals = np.take_along_axis(sub, top, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    n_kept = np.minimum(np.isfinite(vals).sum(axis=1), k).tolist()
+    return rows.tolist(), [row[:n] for row, n in zip(top.tolist(), n_kept, strict=True)]
 
 
-def _parent_positions(beams: _Beams) -> np.ndarray:
-    """For each beam, the row of its parent prefix among the live beams, or -1: ``(B,)`` int."""
-    order = np.argsort(beams.node)
-    sorted_nodes = beams.node[order]
-    par = beams.parent
-    idx = np.minimum(np.searchsorted(sorted_nodes, par), len(order) - 1)
-    return np.where(sorted_nodes[idx] == par, order[idx], -1)
-
-
-def _lm_matrix(
-    beams: _Beams,
-    trie: _Trie,
-    cands: np.ndarray,
+def _lm_scores(
     lm: TokenLM | None,
+    state: Hashable,
+    cands: list[int],
     weight: float,
     bonus: float,
     cache: dict[Hashable, dict[int, float]],
-) -> np.ndarray:
-    """Weighted LM score plus insertion bonus of every extension ``(B, K)``."""
+) -> list[float]:
+    """Weighted LM score plus insertion bonus of each candidate after ``state``."""
     if lm is None:
-        return np.full((len(beams.node), len(cands)), bonus)
-    rows = np.empty((len(beams.node), len(cands)))
-    for i, node in enumerate(beams.node.tolist()):
-        state = trie.lm_state[node]
-        known = cache.setdefault(state, {})
-        missing = [c for c in cands.tolist() if c not in known]
-        if missing:
-            known.update(zip(missing, lm.scores(state, np.asarray(missing)).tolist(), strict=True))
-        rows[i] = [known[c] for c in cands.tolist()]
-    return weight * rows + bonus
-
-
-def _extend(beams: _Beams, frame: np.ndarray, cands: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One frame of the CTC prefix recursion (acoustic part).
-
-    Args:
-        beams: live prefixes ``B``.
-        frame: log-posteriors of this frame ``(V,)``.
-        cands: non-blank tokens considered in this frame ``(K,)``.
-
-    Returns:
-        ``p_label`` of each prefix staying as it is ``(B,)`` (repeat of its last token, plus mass
-        merged in from a live parent's extension), and the extension scores ``(B, K)``, with ``-inf``
-        where the extension is itself a live beam (already merged), and ``tot`` ``(B,)``.
-    """
-    tot = np.logaddexp(beams.p_blank, beams.p_label)
-    has_last = beams.last >= 0
-    stay_label = np.where(has_last, beams.p_label + frame[np.maximum(beams.last, 0)], NEG_INF)
-    same = beams.last[:, None] == cands[None, :]
-    ext = np.where(same, beams.p_blank[:, None], tot[:, None]) + frame[cands][None, :]
-    ppos = _parent_positions(beams) if len(beams.node) > 1 else np.full(1, -1)
-    child_rows = np.nonzero(ppos >= 0)[0]
-    if child_rows.size:
-        j = ppos[child_rows]
-        tok = beams.last[child_rows]
-        merged = np.where(tok == beams.last[j], beams.p_blank[j], tot[j]) + frame[tok]
-        stay_label[child_rows] = np.logaddexp(stay_label[child_rows], merged)
-        r, k = np.nonzero(tok[:, None] == cands[None, :])
-        ext[j[r], k] = NEG_INF
-    return stay_label, ext, tot
-
-
-def _select(scores: np.ndarray, width: int) -> np.ndarray:
-    """Indices of the ``width`` best finite ``scores``, best first."""
-    finite = np.nonzero(np.isfinite(scores))[0]
-    if finite.size > width:
-        finite = finite[np.argpartition(-scores[finite], width - 1)[:width]]
-    return finite[np.argsort(-scores[finite], kind="stable")]
+        return [bonus] * len(cands)
+    known = cache.setdefault(state, {})
+    missing = [c for c in cands if c not in known]
+    if missing:
+        known.update(zip(missing, lm.scores(state, np.asarray(missing)).tolist(), strict=True))
+    return [weight * known[c] + bonus for c in cands]
 
 
 def _step(
-    beams: _Beams,
-    frame: np.ndarray,
-    blank_lp: float,
-    cands: np.ndarray,
+    beams: dict[int, _Beam],
+    t: int,
+    row: np.ndarray,
+    blank_id: int,
+    cands: list[int],
     trie: _Trie,
     lm: TokenLM | None,
     lm_weight: float,
     bonus: float,
-    width: int,
     cache: dict[Hashable, dict[int, float]],
-) -> _Beams:
-    """Advance the beams by one frame whose non-blank candidates are ``cands`` ``(K,)``."""
-    stay_label, ext, tot = _extend(beams, frame, cands)
-    stay_blank = tot + blank_lp
-    lm_ext = _lm_matrix(beams, trie, cands, lm, lm_weight, bonus, cache)
-    stay_score = np.logaddexp(stay_blank, stay_label) + beams.lm_total
-    ext_score = ext + beams.lm_total[:, None] + lm_ext
-    picked = _select(np.concatenate([stay_score, ext_score.ravel()]), width)
-    n = len(beams.node)
-    stays, exts = picked[picked < n], picked[picked >= n] - n
-    j, k = np.divmod(exts, len(cands))
-    new_tokens = cands[k]
-    new_nodes = [
-        trie.child(p, c, lm) for p, c in zip(beams.node[j].tolist(), new_tokens.tolist(), strict=True)
-    ]
-    return _Beams(
-        node=np.concatenate([beams.node[stays], np.asarray(new_nodes, np.int64)]),
-        parent=np.concatenate([beams.parent[stays], beams.node[j]]),
-        last=np.concatenate([beams.last[stays], new_tokens]),
-        p_blank=np.concatenate([stay_blank[stays], np.full(len(exts), NEG_INF)]),
-        p_label=np.concatenate([stay_label[stays], ext[j, k]]),
-        lm_total=np.concatenate([beams.lm_total[stays], beams.lm_total[j] + lm_ext[j, k]]),
-    )
+) -> tuple[dict[int, _Beam], list[tuple[float, float, int, int]]]:
+    """One frame with candidates ``cands``: every prefix stays (blank, repeat) or grows by a candidate.
+
+    Returns the staying prefixes by trie node (growths that reach a live prefix merged into it), and
+    the other growths as ``(p_label, lm_total, parent node, token)``; trie nodes for these are only
+    made for the ones that survive pruning (:func:`_prune`)."""
+    b = math.exp(row[blank_id])
+    xs = [math.exp(v) for v in row[cands].tolist()]
+    stays: dict[int, _Beam] = {}
+    grows: list[tuple[float, float, int, int]] = []
+    children = trie.children
+    lm_ext = [bonus] * len(cands)
+    for node, (pb, pl, lm_total, last, start, end) in beams.items():
+        tot = pb + pl
+        r = math.exp(row[last]) if last >= 0 else 0.0
+        stay = stays.get(node)
+        new_end = t + 1 if end == t and r >= b else end
+        if stay is None:
+            stays[node] = [tot * b, pl * r, lm_total, last, start, new_end]
+        else:  # a parent's growth reached it first: the prefix keeps its own span
+            stay[_PB] += tot * b
+            stay[_PL] += pl * r
+            stay[_START], stay[_END] = start, new_end
+        if lm is not None:
+            lm_ext = _lm_scores(lm, trie.lm_state[node], cands, lm_weight, bonus, cache)
+        for c, x, lm_c in zip(cands, xs, lm_ext, strict=True):
+            p = (pb if c == last else tot) * x
+            child = children.get((node, c))
+            if child is None or child not in beams:
+                grows.append((p, lm_total + lm_c, node, c))
+            elif (live := stays.get(child)) is not None:
+                live[_PL] += p
+            else:  # its own stay is added when its turn comes
+                stays[child] = [0.0, p, lm_total + lm_c, c, t, t + 1]
+    return stays, grows
 
 
-def _blank_step(beams: _Beams, frame: np.ndarray, blank_lp: float) -> _Beams:
-    """A frame with no non-blank candidate: prefixes only stay (blank or repeat), none is made."""
-    tot = np.logaddexp(beams.p_blank, beams.p_label)
-    stay_label = np.where(beams.last >= 0, beams.p_label + frame[np.maximum(beams.last, 0)], NEG_INF)
-    return _Beams(beams.node, beams.parent, beams.last, tot + blank_lp, stay_label, beams.lm_total)
+def _prune(
+    stays: dict[int, _Beam],
+    grows: list[tuple[float, float, int, int]],
+    width: int,
+    t: int,
+    trie: _Trie,
+    lm: TokenLM | None,
+) -> tuple[dict[int, _Beam], float]:
+    """Keep the ``width`` best prefixes (acoustic times LM), make trie nodes for the kept growths, and
+    rescale so the best acoustic total is 1; returns the beams and the log of the factor divided out."""
+    ranked = [(_rank(b[_PB] + b[_PL], b[_LM]), node, None) for node, b in stays.items()]
+    ranked += [(_rank(g[0], g[1]), -1, g) for g in grows]
+    if len(ranked) > width:
+        ranked = heapq.nlargest(width, ranked, key=_first)
+    beams: dict[int, _Beam] = {}
+    for _, node, g in ranked:
+        if g is None:
+            beams[node] = stays[node]
+            continue
+        p, lm_total, parent, c = g
+        child = trie.child(parent, c, lm)
+        trie.start[child], trie.parent_end[child] = t, min(stays[parent][_END], t)
+        beams[child] = [0.0, p, lm_total, c, t, t + 1]
+    top = max(b[_PB] + b[_PL] for b in beams.values())
+    if top <= 0.0 or not math.isfinite(top):
+        return beams, 0.0
+    inv = 1.0 / top
+    for b in beams.values():
+        b[_PB] *= inv
+        b[_PL] *= inv
+    return beams, math.log(top)
+
+
+def _first(item: tuple) -> float:
+    return item[0]
+
+
+def _rank(p: float, lm_total: float) -> float:
+    return math.log(p) + lm_total if p > 0.0 else NEG_INF
+
+
+def _stay_run(beams: dict[int, _Beam], lp: np.ndarray, t0: int, t1: int, blank_id: int) -> float:
+    """Frames ``t0..t1-1`` have no candidate: each prefix only stays (blank or repeat of its last
+    label), so no selection or merging is needed. Updates ``beams`` in place; returns the log of the
+    factor divided out (each frame is divided by its blank posterior to keep the numbers in range)."""
+    if t1 <= t0:
+        return 0.0
+    block = lp[t0:t1]
+    blank_lp = block[:, blank_id].astype(np.float64)
+    norm = np.where(np.isfinite(blank_lp), blank_lp, 0.0)
+    lasts = [b[_LAST] for b in beams.values()]
+    ratio = np.exp(block[:, lasts] - norm[:, None]).T.tolist()  # (B, n): label / blank per frame
+    beat = (block[:, lasts] >= block[:, [blank_id]]).T.tolist()  # (B, n): label beats blank
+    blank_ratio = np.exp(blank_lp - norm).tolist()
+    for b, r_row, beat_row in zip(beams.values(), ratio, beat, strict=True):
+        pb, pl, end = b[_PB], b[_PL], b[_END]
+        if b[_LAST] < 0:
+            r_row = [0.0] * len(r_row)
+        for j, (q, r) in enumerate(zip(blank_ratio, r_row, strict=True)):
+            pb, pl = (pb + pl) * q, pl * r
+            if end == t0 + j and beat_row[j] and b[_LAST] >= 0:
+                end += 1
+        b[_PB], b[_PL], b[_END] = pb, pl, end
+    return float(norm.sum())
 
 
 def beam_search(
@@ -312,12 +363,15 @@ def beam_search(
     token_top_k: int | None = DEFAULT_TOKEN_TOP_K,
     nbest: int | None = None,
     blank_id: int = BLANK_ID,
+    blank_skip: float | None = None,
 ) -> list[Hypothesis]:
     """CTC prefix beam search over ``log_probs`` ``(T, V)`` (natural-log posteriors, blank ``blank_id``).
 
-    Each prefix keeps two log-probabilities (ending in blank / in its last label); per frame every
-    live prefix stays or grows by one candidate token, prefixes that meet are merged, and the
-    ``beam_width`` best by ``acoustic + lm_weight * log P_lm + insertion_bonus * len`` survive.
+    Each prefix keeps two probabilities (ending in blank / in its last label); per frame every live
+    prefix stays or grows by one candidate token, prefixes that meet are merged, and the
+    ``beam_width`` best by ``acoustic + lm_weight * log P_lm + insertion_bonus * len`` survive. Runs
+    of frames without candidates are applied in one pass (only blank and repeat transitions exist
+    there, so nothing is pruned or merged).
 
     Args:
         log_probs: ``(T, V)`` log-posteriors of one utterance.
@@ -330,57 +384,86 @@ def beam_search(
         token_top_k: at most this many non-blank tokens per frame (``None``: no limit).
         nbest: how many hypotheses to return (default: all surviving, at most ``beam_width``).
         blank_id: index of the CTC blank.
+        blank_skip: frames whose blank posterior is at least this are treated as blank-only (no
+            prefix grows there); ``None`` (default) turns this approximation off.
 
     Returns:
-        Up to ``nbest`` hypotheses, best first, each with per-label confidence and frames.
+        Up to ``nbest`` hypotheses, best first. Each label's frames run from the frame its prefix was
+        created at to the last following frame where that label's posterior is at least the blank's
+        (contiguous); its confidence is its mean posterior over those frames.
     """
     lp = _check(log_probs)
     if beam_width < 1:
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
     trie = _Trie.new(lm.begin() if lm is not None else None)
-    beams = _Beams.start()
+    beams: dict[int, _Beam] = {0: [1.0, 0.0, 0.0, -1, 0, 0]}
     cache: dict[Hashable, dict[int, float]] = {}
-    blank_col = lp[:, blank_id].tolist()
-    for t, cands in enumerate(frame_candidates(lp, token_min_prob, token_top_k, blank_id)):
-        if cands.size:
-            beams = _step(
-                beams, lp[t], blank_col[t], cands, trie, lm, lm_weight, insertion_bonus, beam_width, cache
-            )
-        else:
-            beams = _blank_step(beams, lp[t], blank_col[t])
-    return _finish(beams, trie, lp, lm, lm_weight, nbest or beam_width, blank_id)
+    log_scale = 0.0
+    done = 0
+    rows, cands = frame_plan(lp, token_min_prob, token_top_k, blank_id, blank_skip)
+    for t, cand in zip(rows, cands, strict=True):
+        log_scale += _stay_run(beams, lp, done, t, blank_id)
+        stays, grows = _step(beams, t, lp[t], blank_id, cand, trie, lm, lm_weight, insertion_bonus, cache)
+        beams, shift = _prune(stays, grows, beam_width, t, trie, lm)
+        log_scale += shift
+        done = t + 1
+    log_scale += _stay_run(beams, lp, done, lp.shape[0], blank_id)
+    return _finish(beams, log_scale, trie, lp, lm, lm_weight, nbest or beam_width)
 
 
 def _check(log_probs: np.ndarray) -> np.ndarray:
-    lp = np.asarray(log_probs, dtype=np.float64)
+    lp = np.asarray(log_probs)
     if lp.ndim != 2:
         raise ValueError(f"log_probs must be (T, V), got {lp.shape}")
+    if lp.dtype not in (np.float32, np.float64):
+        lp = lp.astype(np.float64)
     return lp
 
 
 def _finish(
-    beams: _Beams,
+    beams: dict[int, _Beam],
+    log_scale: float,
     trie: _Trie,
     lp: np.ndarray,
     lm: TokenLM | None,
     lm_weight: float,
     nbest: int,
-    blank_id: int,
 ) -> list[Hypothesis]:
-    """Rank the surviving prefixes (with the LM's end-of-sentence term) and align the best ``nbest``."""
-    acoustic = np.logaddexp(beams.p_blank, beams.p_label)
-    lm_total = beams.lm_total.copy()
-    if lm is not None:
-        lm_total += lm_weight * np.array([lm.end_score(trie.lm_state[n]) for n in beams.node.tolist()])
-    order = _select(acoustic + lm_total, nbest)
-    labels = [trie.labels(n) for n in beams.node[order].tolist()]
-    alignments = align(lp, labels, blank_id)
-    return [
-        Hypothesis(
-            lab, conf, start, end, float(acoustic[i] + lm_total[i]), float(acoustic[i]), float(lm_total[i])
+    """Rank the surviving prefixes (with the LM's end-of-sentence term); spans for the best ``nbest``."""
+    ranked = []
+    for node, b in beams.items():
+        tot = b[_PB] + b[_PL]
+        acoustic = math.log(tot) + log_scale if tot > 0.0 else NEG_INF
+        lm_total = b[_LM] + (lm_weight * lm.end_score(trie.lm_state[node]) if lm is not None else 0.0)
+        if math.isfinite(acoustic):
+            ranked.append((acoustic + lm_total, acoustic, lm_total, node, b))
+    ranked.sort(key=lambda r: -r[0])
+    out = []
+    for total, acoustic, lm_total, node, b in ranked[:nbest]:
+        ids, starts, ends = trie.labels_and_spans(node, b[_START], b[_END])
+        out.append(
+            Hypothesis(
+                tuple(ids),
+                _confidences(lp, ids, starts, ends),
+                tuple(starts),
+                tuple(ends),
+                float(total),
+                float(acoustic),
+                float(lm_total),
+            )
         )
-        for i, lab, (conf, start, end) in zip(order.tolist(), labels, alignments, strict=True)
-    ]
+    return out
+
+
+def _confidences(lp: np.ndarray, ids: list[int], starts: list[int], ends: list[int]) -> tuple[float, ...]:
+    """Mean posterior of each label over its frames ``[start, end)``."""
+    if not ids:
+        return ()
+    post = np.exp(lp[:, ids].astype(np.float64))  # (T, L)
+    cum = np.vstack([np.zeros((1, len(ids))), np.cumsum(post, axis=0)])
+    cols = np.arange(len(ids))
+    s, e = np.asarray(starts), np.asarray(ends)
+    return tuple(((cum[e, cols] - cum[s, cols]) / np.maximum(e - s, 1)).tolist())
 
 
 # ----------------------------------------------------------------------------------------------------

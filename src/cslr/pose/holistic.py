@@ -147,6 +147,9 @@ def extract_video(
     motion_threshold: float = 0.0,
     max_side: int = MAX_SIDE,
     max_seconds: float = MAX_SECONDS,
+    *,
+    allow_truncated: bool = True,
+    pool: PosePool | None = None,
 ) -> Keypoints:
     """Decode a video (path, bytes or frame folder) and extract keypoints, using several processes.
 
@@ -162,6 +165,9 @@ def extract_video(
         frame_skip, motion_threshold: frame filters of :func:`cslr.video.read_video`.
         max_side: refuse frames larger than this.
         max_seconds: refuse videos longer than this.
+        allow_truncated: keep the frames before the damage of a truncated video; ``False`` refuses it.
+        pool: a running :class:`PosePool` to reuse (a server keeps one, so no request pays for starting
+            processes); without one a pool of ``workers`` processes lives for this call only.
 
     Returns:
         :class:`Keypoints` ``(T, 75, 3)`` at ``fps / (frame_skip + 1)``.
@@ -169,16 +175,22 @@ def extract_video(
     Raises:
         cslr.video.VideoError: the input cannot be decoded.
     """
-    workers = _worker_count(workers)
+    workers = pool.workers if pool is not None else _worker_count(workers)
     info = None if _is_folder(source) else probe_video(source)
     source_fps = info.fps if info else DEFAULT_FPS
     out_fps = (fps or source_fps) / (frame_skip + 1)
-    frames = iter_video(source, fps, frame_skip, motion_threshold, max_seconds, max_side)
+    frames = iter_video(
+        source, fps, frame_skip, motion_threshold, max_seconds, max_side, allow_truncated=allow_truncated
+    )
     if workers == 1:
         with HolisticExtractor() as extractor:
             return extractor.extract(frames, out_fps)
     segment = _segment_frames(info, fps, frame_skip, workers)
-    parts = _extract_parallel(frames, workers, segment)
+    if pool is not None:
+        parts = _extract_parallel(frames, pool, segment)
+    else:
+        with PosePool(workers) as own_pool:
+            parts = _extract_parallel(frames, own_pool, segment)
     return Keypoints.concat(parts) if parts else Keypoints.empty(0, out_fps)
 
 
@@ -203,19 +215,48 @@ def _extract_segment(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return kp.xyz, kp.conf
 
 
-def _extract_parallel(frames: Iterator[np.ndarray], workers: int, segment: int) -> list[Keypoints]:
-    """Stream ``frames`` to a spawned pool in segments of ``segment`` frames; results in order.
+class PosePool:
+    """Spawned worker processes, each holding one Holistic graph, reused across videos.
+
+    Started lazily on first use; ``close()`` (or leaving the ``with`` block) stops the processes.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = _worker_count(workers)
+        self._executor: ProcessPoolExecutor | None = None
+
+    def submit(self, frames: np.ndarray) -> Future[tuple[np.ndarray, np.ndarray]]:
+        """Extract one segment ``(T, H, W, 3)`` in a worker; the future gives ``(xyz, conf)``."""
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=get_context("spawn"), initializer=_init_worker
+            )
+        return self._executor.submit(_extract_segment, frames)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def __enter__(self) -> PosePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _extract_parallel(frames: Iterator[np.ndarray], pool: PosePool, segment: int) -> list[Keypoints]:
+    """Stream ``frames`` to ``pool`` in segments of ``segment`` frames; results in order.
 
     At most ``IN_FLIGHT_PER_WORKER * workers`` segments are decoded and waiting at a time.
     """
     parts: list[Keypoints] = []
     pending: deque[Future[tuple[np.ndarray, np.ndarray]]] = deque()
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
-        for batch in _batched(frames, segment):
-            pending.append(pool.submit(_extract_segment, batch))
-            if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
-                parts.append(Keypoints(*pending.popleft().result()))
-        parts.extend(Keypoints(*future.result()) for future in pending)
+    for batch in _batched(frames, segment):
+        pending.append(pool.submit(batch))
+        if len(pending) >= IN_FLIGHT_PER_WORKER * pool.workers:
+            parts.append(Keypoints(*pending.popleft().result()))
+    parts.extend(Keypoints(*future.result()) for future in pending)
     return parts
 
 

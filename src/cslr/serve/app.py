@@ -36,8 +36,12 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
                 app.state.load_error = str(exc)
                 log.error("model failed to load: %s", exc)
         set_model_loaded(app.state.service is not None)  # issue 7
-        async with operations(app, settings), live_stream.streaming(app, settings):  # issue 7, issue 6
-            yield
+        try:
+            async with operations(app, settings), live_stream.streaming(app, settings):  # issue 7, issue 6
+                yield
+        finally:
+            if app.state.service is not None:
+                app.state.service.close()
 
     app = FastAPI(
         title="cslr",

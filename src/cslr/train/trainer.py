@@ -267,12 +267,18 @@ def train_experiment(cfg: ExperimentConfig, output_dir: str | Path) -> TrainResu
     )
     state = trainer.fit()
     best = output_dir / BEST_CHECKPOINT
-    test_result = None
-    if test:
-        model, _, _, _ = load_checkpoint(best, map_location=device)
-        test_result = evaluate(model, make_loader(test, vocab, EVAL_BATCH_SIZE, None), vocab, device)
+    test_result = score_test(best, test, device) if test else None
     result = TrainResult(output_dir, best, state.best_wer, test_result, state, time.perf_counter() - start)
     _write_metrics(result)
+    return result
+
+
+def score_test(checkpoint: Path, test: Sequence[Sentence], device: torch.device) -> WERResult:
+    """Greedy WER of ``checkpoint`` on ``test``; also stored in the checkpoint's ``extra``."""
+    model, cfg, vocab, extra = load_checkpoint(checkpoint, map_location=device)
+    result = evaluate(model, make_loader(test, vocab, EVAL_BATCH_SIZE, None), vocab, device)
+    extra.update(test_wer=result.wer, test_counts=dataclasses.asdict(result), test_sentences=len(test))
+    save_checkpoint(checkpoint, model, cfg, vocab, extra)
     return result
 
 

@@ -13,7 +13,7 @@ from cslr.pose.io import KEYPOINT_SUFFIXES
 from cslr.serve.deps import ServiceDep, SettingsDep
 from cslr.serve.routes.speech import speak_wav_async, wav_base64  # issue 7
 from cslr.serve.settings import MEGABYTE
-from cslr.video import VIDEO_SUFFIXES
+from cslr.video import VIDEO_EXTENSIONS
 
 router = APIRouter(prefix="/inference", tags=["inference"])
 COPY_CHUNK = MEGABYTE
@@ -51,8 +51,8 @@ async def predict(
 ) -> PredictionOut:
     """Recognise a signing video (mp4, webm, avi, mov, mkv) or keypoint file (.pose, .npz, .parquet)."""
     suffix = Path(file.filename or "").suffix.lower()
-    if suffix not in VIDEO_SUFFIXES | KEYPOINT_SUFFIXES:
-        allowed = ", ".join(sorted(VIDEO_SUFFIXES | KEYPOINT_SUFFIXES))
+    if suffix not in VIDEO_EXTENSIONS | KEYPOINT_SUFFIXES:
+        allowed = ", ".join(sorted(VIDEO_EXTENSIONS | KEYPOINT_SUFFIXES))
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"unsupported file type {suffix!r}; use {allowed}")
     with tempfile.TemporaryDirectory(prefix="cslr-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
