@@ -5,7 +5,9 @@ see ``cslr.decode.simulate``) go through each decoder at the same beam width and
 and with a 3-gram gloss LM (built with ``cslr.decode.lm`` and read from the same ARPA file by every
 decoder). Prints time per utterance, ratios, agreement of the best hypotheses and WER against the truth.
 
-    .venv/bin/python bench/ctc_decode.py [--utterances 50] [--beam 10]
+    .venv/bin/python bench/ctc_decode.py [--utterances 50] [--beam 10] [--blank-skip 0.98]
+
+``--blank-skip P`` also runs cslr with frames whose blank posterior is at least P taken as blank-only.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def names() -> list[str]:
     return ["<blank>", *[f"g{i}" for i in range(1, VOCAB)]]
 
 
-def ours(beam: int, lm: NGramLM | None) -> Decoder:
+def ours(beam: int, lm: NGramLM | None, blank_skip: float | None = None) -> Decoder:
     token_lm = lm.for_tokens(names()) if lm is not None else None
 
     def run(lp: np.ndarray) -> list[int]:
@@ -71,6 +73,7 @@ def ours(beam: int, lm: NGramLM | None) -> Decoder:
                 token_min_prob=TOKEN_MIN_PROB,
                 token_top_k=TOKEN_TOP_K,
                 nbest=1,
+                blank_skip=blank_skip,
             )[0].token_ids
         )
 
@@ -146,6 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--utterances", type=int, default=50)
     parser.add_argument("--beam", type=int, default=10)
+    parser.add_argument("--blank-skip", type=float, default=None)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     posts, refs, lm_text = make_data(args.utterances, rng)
@@ -161,6 +165,9 @@ def main() -> None:
         for label, use_lm in (("no LM", False), (f"3-gram LM, weight {LM_WEIGHT}", True)):
             print(f"\n== {label}")
             results = {"cslr": timed(ours(args.beam, lm if use_lm else None), posts)}
+            if args.blank_skip is not None:
+                skip = ours(args.beam, lm if use_lm else None, args.blank_skip)
+                results[f"cslr skip {args.blank_skip}"] = timed(skip, posts)
             for name, make in (("flashlight-text", flashlight), ("pyctcdecode", pyctc)):
                 try:
                     results[name] = timed(make(args.beam, arpa if use_lm else None), posts)

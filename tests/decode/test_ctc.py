@@ -143,3 +143,79 @@ def test_rejects_bad_shapes() -> None:
         beam_search(np.zeros(5))
     with pytest.raises(ValueError):
         beam_search(np.zeros((3, 4)), beam_width=0)
+
+
+def reference_beam_search(log_probs: np.ndarray, width: int) -> list[tuple[tuple[int, ...], float]]:
+    """Textbook CTC prefix beam search, one frame at a time in log space, no pruning of tokens."""
+    beams = {(): (0.0, -np.inf)}  # prefix -> (log P ending in blank, log P ending in its last label)
+    for frame in log_probs:
+        nxt: dict[tuple[int, ...], list[float]] = {}
+        for prefix, (pb, pl) in beams.items():
+            _add(nxt, prefix, 0, np.logaddexp(pb, pl) + frame[BLANK_ID])
+            if prefix:
+                _add(nxt, prefix, 1, pl + frame[prefix[-1]])
+            for c in range(1, len(frame)):
+                base = pb if prefix and prefix[-1] == c else np.logaddexp(pb, pl)
+                _add(nxt, (*prefix, c), 1, base + frame[c])
+        ranked = sorted(nxt.items(), key=lambda kv: -np.logaddexp(*kv[1]))[:width]
+        beams = {k: (v[0], v[1]) for k, v in ranked}
+    out = [(k, float(np.logaddexp(*v))) for k, v in beams.items()]
+    return sorted(out, key=lambda kv: -kv[1])
+
+
+def _add(
+    beams: dict[tuple[int, ...], list[float]], prefix: tuple[int, ...], which: int, value: float
+) -> None:
+    slot = beams.setdefault(prefix, [-np.inf, -np.inf])
+    slot[which] = np.logaddexp(slot[which], value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 8))
+def test_matches_the_textbook_search_on_random_input(seed: int, width: int) -> None:
+    """Runs of candidate-free frames, lazy trie nodes and rescaling change nothing: same n-best, same
+    scores as a plain frame-by-frame search (blank skipping off, no token pruning)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 2, (12, 5))
+    lp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+    ours = beam_search(lp, width, token_min_prob=0, token_top_k=None)
+    ref = reference_beam_search(lp, width)
+    assert [h.score for h in ours] == pytest.approx([s for _, s in ref], abs=1e-9)
+    assert ours[0].token_ids == ref[0][0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000))
+def test_candidate_free_runs_match_the_textbook_search(seed: int) -> None:
+    """With a token floor, blank-dominated frames have no candidates and are applied as one run."""
+    rng = np.random.default_rng(seed)
+    path = [int(k) if rng.random() < 0.4 else 0 for k in rng.integers(1, 6, 30)]
+    lp = peaky(path, 6, peak=0.999)
+    ours = beam_search(lp, 6, token_min_prob=0.01, token_top_k=None)
+    ref = reference_beam_search(lp, 6)
+    assert ours[0].token_ids == ref[0][0] == greedy_decode(lp).token_ids
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000))
+def test_blank_skip_keeps_the_best_hypothesis_on_peaky_input(seed: int) -> None:
+    from cslr.decode.simulate import confusion_partners, noisy_posteriors
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(1, 50, 12).tolist()
+    lp = noisy_posteriors(labels, 50, rng, confusion_partners(50, 2, rng))
+    exact = beam_search(lp, 8)[0]
+    skipped = beam_search(lp, 8, blank_skip=0.95)[0]
+    assert skipped.token_ids == exact.token_ids
+    assert skipped.start_frames == exact.start_frames
+
+
+def test_blank_skip_turns_confident_blank_frames_into_runs() -> None:
+    lp = peaky([0, 2, 0], 5, peak=0.9)  # a candidate (prob 0.025) in every frame
+    assert beam_search(lp, 4, token_min_prob=0.01)[0].token_ids == (2,)
+    assert beam_search(lp, 4, token_min_prob=0.01, blank_skip=0.5)[0].token_ids == (2,)
+    exact, skipped = (
+        beam_search(lp, 4, token_min_prob=0.01)[0],
+        beam_search(lp, 4, token_min_prob=0.01, blank_skip=0.5)[0],
+    )
+    assert exact.start_frames == skipped.start_frames == (1,)  # the spike, not the faint first frame

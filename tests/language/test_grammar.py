@@ -137,3 +137,20 @@ def test_pure() -> None:
     glosses = ["ME", "NAME", "J-O-H-N"]
     assert glosses_to_english(glosses) == glosses_to_english(glosses)
     assert glosses == ["ME", "NAME", "J-O-H-N"]
+
+
+def test_restore_clipped_markers_puts_the_back() -> None:
+    from cslr.language.grammar import _sent, _show, read_markers, restore_clipped_markers
+
+    out = restore_clipped_markers(read_markers(_sent("DESC-RE BE DESC-OR DESC-FURRMORE TOGER HOUSE")))
+    assert _show(out) == "there be other furthermore together house"
+
+
+def test_restore_of_before_demonstrative_and_possessive() -> None:
+    from cslr.language.grammar import _sent, _show, map_pronouns, read_markers, restore_of
+
+    assert (
+        _show(restore_of(read_markers(_sent("INHABITANT THIS CONTINENT")))) == "inhabitant of this continent"
+    )
+    assert _show(restore_of(map_pronouns(read_markers(_sent("MEMBER MY FAMILY"))))) == "member of my family"
+    assert _show(restore_of(read_markers(_sent("ENERGY PRODUCER")))) == "energy producer"

@@ -60,10 +60,16 @@ def start_server(root: Path, **overrides: Any) -> LiveServer:
     return LiveServer(ops_settings(root, **overrides)).start()
 
 
-def has_route(server: LiveServer, path: str) -> bool:
-    """Whether the served app has a route (HTTP or WebSocket) at ``path``."""
-    app = server.server.config.app
-    return any(getattr(route, "path", None) == path for route in app.routes)
+def has_ws_route(server: LiveServer, path: str) -> bool:
+    """Whether the server accepts a WebSocket at ``path`` (an unknown path is refused at the handshake)."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    try:
+        with connect(server.url.replace("http", "ws", 1) + path, open_timeout=30):
+            return True
+    except InvalidStatus:
+        return False
 
 
 def write_clip(path: Path, frames: int = 25, size: tuple[int, int] = (160, 120), fps: int = 25,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.serve.conftest import LiveServer, free_port
-from tests.serve.ops import has_route, ops_settings, start_server
+from tests.serve.ops import has_ws_route, ops_settings, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def run_script(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[
 
 def test_passes_against_a_healthy_server(server: LiveServer) -> None:
     env = {}
-    if not has_route(server, WS_ROUTE):  # pragma: no cover - only before the streaming route exists
+    if not has_ws_route(server, WS_ROUTE):  # pragma: no cover - only before the streaming route exists
         env["SKIP_WS"] = "1"
         warnings.warn(f"{WS_ROUTE} is not served yet: the WebSocket step is skipped", stacklevel=1)
     result = run_script(server.url, **env)

@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.serve.conftest import LiveServer
-from tests.serve.ops import UPLOAD_LIMIT_MB, has_route, jpeg_bytes, start_server, write_clip
+from tests.serve.ops import UPLOAD_LIMIT_MB, has_ws_route, jpeg_bytes, start_server, write_clip
 
 pytestmark = pytest.mark.slow
 
@@ -241,22 +241,30 @@ def _assert_stream_works(server: LiveServer) -> None:
 
 @pytest.fixture()
 def ws_server(server: LiveServer) -> LiveServer:
-    if not has_route(server, WS_PATH):
+    if not has_ws_route(server, WS_PATH):
         pytest.skip(f"{WS_PATH} is not served yet (issue 6)")
     return server
 
 
+SILENTLY_HANDLED = {"config with junk", "keypoints with NaN"}  # may be clamped / treated as undetected
+
+
 @pytest.mark.parametrize("junk", list(JUNK_MESSAGES), ids=lambda c: c.replace(" ", "-"))
-def test_junk_websocket_message_gets_an_error_and_the_stream_goes_on(ws_server: LiveServer, junk: str,
-                                                                      client: httpx.Client) -> None:
+def test_junk_websocket_message_gets_an_error_and_the_stream_goes_on(
+    ws_server: LiveServer, junk: str, client: httpx.Client
+) -> None:
     with connect(_ws_url(ws_server), open_timeout=WS_TIMEOUT_S, max_size=None) as ws:
         ws.send(JUNK_MESSAGES[junk])
         ws.send('{"type": "end"}')
         seen = []
-        while (msg := json.loads(ws.recv(timeout=WS_TIMEOUT_S)))["type"] != "final":
-            seen.append(msg)
+        while True:
+            raw = ws.recv(timeout=WS_TIMEOUT_S)
+            assert "NaN" not in raw, raw[:300]  # nothing non-finite leaks into results
+            seen.append(msg := json.loads(raw))
             assert not msg.get("fatal"), msg
-        if junk not in ("config with junk",):  # a bad config may be refused or clamped; the rest is an error
+            if msg["type"] == "final":
+                break
+        if junk not in SILENTLY_HANDLED:
             assert any(m["type"] in ("error", "warning") for m in seen), seen
     _assert_stream_works(ws_server)
     assert_still_serving(client)

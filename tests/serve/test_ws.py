@@ -246,7 +246,8 @@ def test_frame_rate_limit_drops_and_reports(tmp_path: Path, shared_data: Path) -
 
 def test_window_mode_with_a_bidirectional_model(tmp_path: Path, shared_data: Path) -> None:
     clip = load_real_clip(shared_data)
-    server = LiveServer(settings_for(tmp_path, "bilstm", stream_max_queued_frames=500, stream_max_fps=1000.0)).start()
+    settings = settings_for(tmp_path, "bilstm", stream_max_queued_frames=500, stream_max_fps=1000.0)
+    server = LiveServer(settings).start()
     try:
         async def run() -> tuple[dict, list[dict]]:
             async with websockets.connect(ws_url(server)) as ws:

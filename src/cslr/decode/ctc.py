@@ -12,7 +12,6 @@ Two decoders share one result type, :class:`Hypothesis`:
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -253,13 +252,15 @@ def _step(
 ) -> tuple[dict[int, _Beam], list[tuple[float, float, int, int]]]:
     """One frame with candidates ``cands``: every prefix stays (blank, repeat) or grows by a candidate.
 
-    Returns the staying prefixes by trie node (growths that reach a live prefix merged into it), and
+    Returns the staying prefixes by trie node (growths that reach a live prefix merged into it: where
+    the growth brings more than the prefix already had, its last label starts again here), and
     the other growths as ``(p_label, lm_total, parent node, token)``; trie nodes for these are only
     made for the ones that survive pruning (:func:`_prune`)."""
     b = math.exp(row[blank_id])
     xs = [math.exp(v) for v in row[cands].tolist()]
     stays: dict[int, _Beam] = {}
     grows: list[tuple[float, float, int, int]] = []
+    moved: dict[int, int] = {}  # live child -> its parent's label end, should its growth win
     children = trie.children
     lm_ext = [bonus] * len(cands)
     for node, (pb, pl, lm_total, last, start, end) in beams.items():
@@ -269,10 +270,13 @@ def _step(
         new_end = t + 1 if end == t and r >= b else end
         if stay is None:
             stays[node] = [tot * b, pl * r, lm_total, last, start, new_end]
-        else:  # a parent's growth reached it first: the prefix keeps its own span
+        else:  # a parent's growth reached it first; the larger share decides the label's span
+            if tot * b + pl * r >= stay[_PL]:
+                stay[_START], stay[_END] = start, new_end
+            else:
+                trie.parent_end[node] = moved[node]
             stay[_PB] += tot * b
             stay[_PL] += pl * r
-            stay[_START], stay[_END] = start, new_end
         if lm is not None:
             lm_ext = _lm_scores(lm, trie.lm_state[node], cands, lm_weight, bonus, cache)
         for c, x, lm_c in zip(cands, xs, lm_ext, strict=True):
@@ -281,9 +285,13 @@ def _step(
             if child is None or child not in beams:
                 grows.append((p, lm_total + lm_c, node, c))
             elif (live := stays.get(child)) is not None:
+                if p > live[_PB] + live[_PL]:  # the label really starts here
+                    live[_START], live[_END] = t, t + 1
+                    trie.parent_end[child] = min(new_end, t)
                 live[_PL] += p
             else:  # its own stay is added when its turn comes
                 stays[child] = [0.0, p, lm_total + lm_c, c, t, t + 1]
+                moved[child] = min(new_end, t)
     return stays, grows
 
 
@@ -297,12 +305,14 @@ def _prune(
 ) -> tuple[dict[int, _Beam], float]:
     """Keep the ``width`` best prefixes (acoustic times LM), make trie nodes for the kept growths, and
     rescale so the best acoustic total is 1; returns the beams and the log of the factor divided out."""
-    ranked = [(_rank(b[_PB] + b[_PL], b[_LM]), node, None) for node, b in stays.items()]
-    ranked += [(_rank(g[0], g[1]), -1, g) for g in grows]
-    if len(ranked) > width:
-        ranked = heapq.nlargest(width, ranked, key=_first)
+    entries: list[tuple[int, tuple[float, float, int, int] | None]] = [(node, None) for node in stays]
+    entries += [(-1, g) for g in grows]
+    scores = [_rank(b[_PB] + b[_PL], b[_LM]) for b in stays.values()]
+    scores += [_rank(g[0], g[1]) for g in grows]
+    order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:width]
     beams: dict[int, _Beam] = {}
-    for _, node, g in ranked:
+    for i in order:
+        node, g = entries[i]
         if g is None:
             beams[node] = stays[node]
             continue
@@ -320,10 +330,6 @@ def _prune(
     return beams, math.log(top)
 
 
-def _first(item: tuple) -> float:
-    return item[0]
-
-
 def _rank(p: float, lm_total: float) -> float:
     return math.log(p) + lm_total if p > 0.0 else NEG_INF
 
@@ -334,23 +340,21 @@ def _stay_run(beams: dict[int, _Beam], lp: np.ndarray, t0: int, t1: int, blank_i
     factor divided out (each frame is divided by its blank posterior to keep the numbers in range)."""
     if t1 <= t0:
         return 0.0
-    block = lp[t0:t1]
-    blank_lp = block[:, blank_id].astype(np.float64)
-    norm = np.where(np.isfinite(blank_lp), blank_lp, 0.0)
-    lasts = [b[_LAST] for b in beams.values()]
-    ratio = np.exp(block[:, lasts] - norm[:, None]).T.tolist()  # (B, n): label / blank per frame
-    beat = (block[:, lasts] >= block[:, [blank_id]]).T.tolist()  # (B, n): label beats blank
-    blank_ratio = np.exp(blank_lp - norm).tolist()
-    for b, r_row, beat_row in zip(beams.values(), ratio, beat, strict=True):
-        pb, pl, end = b[_PB], b[_PL], b[_END]
+    cols = [max(b[_LAST], 0) for b in beams.values()]
+    *labels, blank = lp[t0:t1, [*cols, blank_id]].T.tolist()  # B rows of (n,) and (n,)
+    norm = [v if v > NEG_INF else 0.0 for v in blank]
+    q = [math.exp(v - m) for v, m in zip(blank, norm, strict=True)]
+    for b, lab in zip(beams.values(), labels, strict=True):
         if b[_LAST] < 0:
-            r_row = [0.0] * len(r_row)
-        for j, (q, r) in enumerate(zip(blank_ratio, r_row, strict=True)):
-            pb, pl = (pb + pl) * q, pl * r
-            if end == t0 + j and beat_row[j] and b[_LAST] >= 0:
+            b[_PB] = (b[_PB] + b[_PL]) * math.prod(q)
+            continue
+        pb, pl, end = b[_PB], b[_PL], b[_END]
+        for j, v in enumerate(lab):
+            pb, pl = (pb + pl) * q[j], pl * math.exp(v - norm[j])
+            if end == t0 + j and v >= blank[j]:
                 end += 1
         b[_PB], b[_PL], b[_END] = pb, pl, end
-    return float(norm.sum())
+    return math.fsum(norm)
 
 
 def beam_search(

@@ -246,7 +246,7 @@ class Stream:
             end = self.received if self._flushing else self._window_due
             begin = max(end - self.config.clip_length, self._window_start)
             self._current_window = (begin, end)
-            self._seen = self.received - 1
+            self._seen = end - 1
             if end <= begin:
                 return np.zeros((0, FEATURE_DIM), np.float32)
             lo, hi = begin - self._window_start, end - self._window_start
