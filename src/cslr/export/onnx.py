@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ class OnnxExport:
     parity: ParityReport
 
 
-def _require_onnx() -> tuple[object, object]:
+def _require_onnx() -> tuple[Any, Any]:
     """Import ``onnx`` and ``onnxruntime`` or say which extra to install."""
     try:
         import onnx
@@ -75,22 +76,24 @@ def _trace_to_onnx(graph: torch.nn.Module, example: tuple[torch.Tensor, ...], in
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter warns about its own deprecation
-        torch.onnx.export(graph, example, buffer, dynamo=False, opset_version=OPSET, input_names=list(inputs),
-                          output_names=list(outputs), dynamic_axes=dynamic, do_constant_folding=True)
+        torch.onnx.export(  # the stub says a path; a file object works too
+            graph, example, buffer, dynamo=False,  # type: ignore[arg-type] opset_version=OPSET, input_names=list(inputs),
+            output_names=list(outputs), dynamic_axes=dynamic, do_constant_folding=True,
+        )
     return buffer.getvalue()
 
 
 def _save_with_metadata(raw: bytes, path: Path, vocab: Vocabulary, stride: int, kind: str) -> None:
     """Check the graph, attach vocabulary/stride/kind metadata and write it to ``path``."""
     onnx, _ = _require_onnx()
-    proto = onnx.load_from_string(raw)  # type: ignore[attr-defined]
+    proto = onnx.load_from_string(raw)
     meta = {META_VOCAB: json.dumps(vocab.to_list()), META_STRIDE: str(stride), META_KIND: kind}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.checker.check_model(proto)  # type: ignore[attr-defined]
+    onnx.checker.check_model(proto)
     path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))  # type: ignore[attr-defined]
+    onnx.save(proto, str(path))
 
 
 def full_sequence_onnx(model: CSLRModel) -> bytes:
@@ -130,10 +133,10 @@ def export_onnx(
     return OnnxExport(out, chunk_path, report)
 
 
-def _session(path: Path) -> object:
+def _session(path: Path) -> Any:
     """A CPU ONNX Runtime session for parity checks."""
     _, ort = _require_onnx()
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def verify_onnx(
@@ -150,19 +153,19 @@ def verify_onnx(
     diffs = {}
     for frames in lengths:
         x = random_features(model, frames)
-        exported = session.run(None, {FEATURES: x.numpy()})[0]  # type: ignore[attr-defined]
+        exported = session.run(None, {FEATURES: x.numpy()})[0]
         diffs[frames] = check_close(f"T={frames}", torch_log_probs(model, x), exported)
     chunk_diff = None if chunk_path is None else verify_chunked(model, Path(chunk_path))
     return ParityReport(diffs, chunk_diff)
 
 
-def run_chunked(session: object, features: np.ndarray, state: tuple[np.ndarray, np.ndarray],
+def run_chunked(session: Any, features: np.ndarray, state: tuple[np.ndarray, np.ndarray],
                 chunk: int = CHUNK_FRAMES) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Stream ``features (1, T, F)`` through a chunk-graph session; returns ``(T', 1, V)``, last state."""
     pieces = []
     for start, end in chunk_bounds(features.shape[1], chunk):
         feeds = {FEATURES: features[:, start:end], STATE_IN[0]: state[0], STATE_IN[1]: state[1]}
-        log_probs, h, c = session.run(None, feeds)  # type: ignore[attr-defined]
+        log_probs, h, c = session.run(None, feeds)
         pieces.append(log_probs)
         state = (h, c)
     return np.concatenate(pieces, axis=0), state
@@ -192,7 +195,7 @@ def verify_chunked(model: CSLRModel, chunk_path: Path, frames: int = CHUNK_PARIT
 def read_vocab(path: str | Path) -> Vocabulary:
     """The vocabulary stored in an exported file's metadata."""
     onnx, _ = _require_onnx()
-    proto = onnx.load(str(path), load_external_data=False)  # type: ignore[attr-defined]
+    proto = onnx.load(str(path), load_external_data=False)
     meta = {p.key: p.value for p in proto.metadata_props}
     if META_VOCAB not in meta:
         raise ValueError(f"{path}: not a cslr ONNX export (no {META_VOCAB} metadata)")
