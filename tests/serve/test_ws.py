@@ -72,6 +72,7 @@ def keypoint_message(clip: Keypoints, i: int, n: int = 1) -> str:
 
 
 async def replay(server: LiveServer, clip: Keypoints, fps: float | None = None) -> list[dict]:
+    """Send ``clip`` one frame per message (at ``fps``, or as fast as possible), then ``end``."""
     async with websockets.connect(ws_url(server)) as ws:
         ready = await recv_json(ws)
         assert ready["type"] == "ready" and ready["mode"] == "chunk"
@@ -270,3 +271,20 @@ def test_window_mode_with_a_bidirectional_model(tmp_path: Path, shared_data: Pat
     assert [m["frame"] for m in steps] == [63 + 32 * i for i in range(len(steps))]
     assert all(m["mode"] == "window" for m in steps)
     assert [g for m in seen if m["type"] == "final" for g in m["gloss"]]
+
+
+def test_messages_carry_the_schema_fields(causal_server: LiveServer, shared_data: Path) -> None:
+    """Every message type documented in docs/stream-protocol.schema.json has its required fields."""
+    from tests.conftest import REPO_ROOT
+
+    schema = json.loads((REPO_ROOT / "docs" / "stream-protocol.schema.json").read_text())["$defs"]["server"]
+    seen = asyncio.run(replay(causal_server, load_real_clip(shared_data, count=3)))
+    by_type = {"partial": "result", "final": "result", "ready": "ready"}
+    checked = set()
+    for msg in seen:
+        name = by_type.get(msg["type"])
+        if name:
+            missing = set(schema[name]["required"]) - msg.keys()
+            assert not missing, f"{msg['type']} lacks {missing}"
+            checked.add(msg["type"])
+    assert {"partial", "final"} <= checked

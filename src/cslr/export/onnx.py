@@ -76,8 +76,9 @@ def _trace_to_onnx(graph: torch.nn.Module, example: tuple[torch.Tensor, ...], in
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter warns about its own deprecation
-        torch.onnx.export(  # the stub says a path; a file object works too
-            graph, example, buffer, dynamo=False,  # type: ignore[arg-type] opset_version=OPSET, input_names=list(inputs),
+        target: Any = buffer  # the stub says a path; a file object works too
+        torch.onnx.export(
+            graph, example, target, dynamo=False, opset_version=OPSET, input_names=list(inputs),
             output_names=list(outputs), dynamic_axes=dynamic, do_constant_folding=True,
         )
     return buffer.getvalue()

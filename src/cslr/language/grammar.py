@@ -274,7 +274,7 @@ def possessives(s: Sentence) -> Sentence:
             and nxt is not None
             and _starts_noun_phrase(words, i + 1)
             and not _subject_here(words, i)
-            and _possessed_here(words, i + 1)
+            and (_possessed_here(words, i + 1) or _object_slot(words, i))
         ):
             out.append(Word(lx.POSSESSIVE_FORM[w.text], POSS))
         else:
@@ -319,9 +319,19 @@ def _possessed_here(words: Sequence[Word], i: int) -> bool:
 
 
 def _subject_here(words: Sequence[Word], i: int) -> bool:
-    """Whether the pronoun at ``i`` reads as a subject: followed by a verb that is not a noun."""
+    """Whether the pronoun at ``i`` reads as a subject: followed by a verb that is not a noun, or "I"
+    followed by any verb with no name, WH sign or descriptor after it (X-I THINK → I think)."""
     nxt = words[i + 1].text if i + 1 < len(words) else ""
+    if words[i].text == "i" and lx.is_verb(nxt):
+        after = words[i + 2] if i + 2 < len(words) else None
+        return after is None or not (after.tag in (NAME, DESC) or after.text in lx.WH_WORDS)
     return lx.is_verb(nxt) and not lx.is_noun(nxt)
+
+
+def _object_slot(words: Sequence[Word], i: int) -> bool:
+    """Whether the pronoun at ``i`` follows a preposition or "because", where a pronoun and a noun
+    read as a possessive (IN X-Y LEADER → in their leader)."""
+    return i > 0 and (words[i - 1].text in lx.PREPOSITIONS or words[i - 1].text == "because")
 
 
 def tense_from_time_signs(s: Sentence) -> Sentence:
@@ -467,6 +477,8 @@ def insert_copula(s: Sentence) -> Sentence:
         return s
     subj, nxt = words[i], words[i + 1]
     subject = subj.text in lx.SUBJECT_PRONOUNS or subj.tag == NAME or lx.is_noun(subj.text) or i > start
+    if subject and _verb_with_object(words, i + 1):
+        return s.with_words([*words[: i + 1], replace(nxt, tag="VERB"), *words[i + 2 :]])
     if subject and (
         lx.is_adjective(nxt.text)
         or lx.is_noun(nxt.text)
@@ -477,11 +489,22 @@ def insert_copula(s: Sentence) -> Sentence:
     return s
 
 
+def _verb_with_object(words: Sequence[Word], i: int) -> bool:
+    """Whether the noun-or-verb word at ``i`` (after a subject) reads as a verb with an object: a
+    descriptor, determiner or bare noun follows it (COUNTRY NEED DESC-SERIOUS REFORM)."""
+    if i + 1 >= len(words) or words[i].tag != "" or not lx.is_verb(words[i].text):
+        return False
+    nxt = words[i + 1]
+    return nxt.text in lx.DETERMINERS or (nxt.tag in ("", DESC) and lx.is_noun(nxt.text))
+
+
 def _is_clause_verb(words: Sequence[Word], i: int) -> bool:
     """Whether ``words[i]`` reads as a verb: be/aux/modal, a verb-only word, or a verb right after a
     subject pronoun, a modal or "to"."""
     w = words[i].text
     if w in lx.BE_FORMS or w in lx.MODALS or w in {"have", "has", "had", "do", "does", "did"}:
+        return True
+    if words[i].tag == "VERB":
         return True
     if not lx.is_verb(w) or words[i].tag in (PRON, POSS, NAME, INTJ, TIME) or words[i].plural:
         return False
@@ -489,7 +512,31 @@ def _is_clause_verb(words: Sequence[Word], i: int) -> bool:
         return True
     j = _skip_adverbs(words, i - 1, -1)
     prev = words[j].text if j >= 0 and words[j].tag != PREP else ""
+    if prev in lx.BE_FORMS and words[i].tag != DESC:
+        return _verb_after_be(words, i)
     return prev in lx.SUBJECT_PRONOUNS or prev in lx.MODALS or prev in _BEFORE_VERB
+
+
+_PARTICLES = {"out", "off", "up", "down", "away", "back", "forward", "on", "to", "that", "whether"}
+
+
+def _verb_after_be(words: Sequence[Word], i: int) -> bool:
+    """A noun-or-verb word right after "be" reads as a participle (BE TAKE OUT → is taken out, BE MOVE
+    TOWARDS → is moving towards) when a particle, preposition, determiner or pronoun follows it."""
+    nxt = words[i + 1] if i + 1 < len(words) else None
+    j = _skip_adverbs(words, i - 1, -1)
+    if (nxt is None or nxt.tag == PUNCT) and j > 0:
+        return words[j].text in {"be", "been"} or words[j - 1].text in lx.BE_FORMS
+    if nxt is None:
+        return False
+    return (
+        nxt.text in _PARTICLES
+        or nxt.text in {"as", "because"}
+        or (nxt.tag == DESC and lx.is_adjective(nxt.text))
+        or nxt.text in lx.PREPOSITIONS - {"of"}
+        or nxt.text in lx.DETERMINERS
+        or nxt.tag in (PRON, POSS)
+    )
 
 
 def object_pronouns(s: Sentence) -> Sentence:
@@ -507,7 +554,8 @@ def object_pronouns(s: Sentence) -> Sentence:
         prev = words[i - 1].text
         nxt_verb = i + 1 < len(words) and _is_clause_verb(words, i + 1)
         after_verb = _is_clause_verb(words, i - 1) and prev not in lx.MODALS and prev not in lx.BE_FORMS
-        if (prev in lx.PREPOSITIONS or after_verb) and not nxt_verb and prev not in {"than", "that", "as"}:
+        prep = prev in lx.PREPOSITIONS or prev == "to"
+        if (prep or after_verb) and not nxt_verb and prev not in {"than", "that", "as"}:
             words[i] = replace(w, text=lx.OBJECT_FORM[w.text])
     return s.with_words(words)
 
@@ -587,7 +635,7 @@ def inflect_verbs(s: Sentence) -> Sentence:
             w.tag not in (PUNCT, DESC, POSS) and lx.is_noun(w.text) and not _is_clause_verb(words, i)
         ):
             subject = w
-        if w.text in {"be", "have", "do"} and subject is None:
+        if w.text in {"be", "have", "do"} and subject is None and (j < 0 or words[j].tag in (WH, PUNCT)):
             subject = _next_subject(words, i + 1)
         if w.text == "be":
             words[i] = replace(w, text=_be_form(prev, subject, s.tense))
@@ -654,14 +702,127 @@ def restore_of(s: Sentence) -> Sentence:
     out: list[Word] = []
     for i, w in enumerate(words):
         out.append(w)
+        if _part_of_group(words, i):
+            out.append(Word("of", PREP))
+            continue
         if i + 1 >= len(words) or w.tag not in ("", "VERB") or not lx.is_noun(w.text):
             continue
         if _is_clause_verb(words, i) or (i > 0 and words[i - 1].text in {"to"} | lx.MODALS):
             continue
         nxt = words[i + 1]
-        if nxt.text in _OF_NEXT or nxt.tag == POSS:
+        if nxt.text in _OF_NEXT or nxt.tag == POSS or _described_noun_next(words, i + 1):
             out.append(Word("of", PREP))
     return s.with_words(out)
+
+
+_IDIOMS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("unite", "state"), ("united", "states")),
+    (("unite", "nation"), ("united", "nations")),
+    (("unite", "kingdom"), ("united", "kingdom")),
+    (("as", "result"), ("as", "a", "result", "of")),
+    (("in", "favor"), ("in", "favour", "of")),
+    (("in", "favour"), ("in", "favour", "of")),
+    (("on", "behalf"), ("on", "behalf", "of")),
+    (("in", "terms"), ("in", "terms", "of")),
+    (("point", "view"), ("point", "of", "view")),
+    (("in", "other", "word"), ("in", "other", "words")),
+    (("at", "same", "time"), ("at", "the", "same", "time")),
+    (("in", "spite"), ("in", "spite", "of")),
+    (("in", "view"), ("in", "view", "of")),
+    (("have", "number"), ("have", "a", "number", "of")),
+    (("has", "number"), ("has", "a", "number", "of")),
+)
+
+
+def fixed_phrases(s: Sentence) -> Sentence:
+    """Put back the words English idioms need that the glosses drop (AS RESULT → as a result of, IN
+    FAVOR → in favour of, UNITE STATE → united states), and "of course" for a sentence-initial COURSE.
+
+    >>> _show(fixed_phrases(_sent("as result crisis , in other word")))
+    'as a result of crisis , in other words'
+    """
+    words = list(s.words)
+    out: list[Word] = []
+    i = 0
+    while i < len(words):
+        texts = tuple(w.text for w in words[i : i + 3])
+        for old, new in _IDIOMS:
+            ends = i + len(old) >= len(words) or words[i + len(old)].tag == PUNCT
+            if texts[: len(old)] == old and not (new[-1] == "of" and ends):
+                out.extend(Word(t, PREP if t == "of" else "") for t in new)
+                i += len(old)
+                break
+        else:
+            if i == 0 and words[0].text == "course" and len(words) > 1 and words[1].text == ",":
+                out.append(Word("of", PREP))
+            out.append(words[i])
+            i += 1
+    return s.with_words(out)
+
+
+_INSTITUTIONS = {
+    ("european", "union"),
+    ("european", "parliament"),
+    ("european", "commission"),
+    ("european", "council"),
+    ("european", "court"),
+    ("european", "central"),
+    ("european", "investment"),
+    ("united", "states"),
+    ("united", "nations"),
+    ("united", "kingdom"),
+    ("czech", "republic"),
+}
+
+
+def institutions(s: Sentence) -> Sentence:
+    """Names of institutions and states made of common words take "the" (EUROPEAN UNION → the european
+    union), and "of the" right after a noun they complement (COUNCIL EUROPEAN UNION → council of the
+    european union).
+
+    >>> _show(institutions(_sent("citizen european union and european parliament")))
+    'citizen of the european union and the european parliament'
+    """
+    words = s.words
+    out: list[Word] = []
+    for i, w in enumerate(words):
+        pair = (w.text, words[i + 1].text) if i + 1 < len(words) else ("", "")
+        prev = out[-1] if out else None
+        if pair in _INSTITUTIONS and (prev is None or prev.text not in lx.DETERMINERS and prev.tag != POSS):
+            after_noun = (
+                prev is not None
+                and prev.tag in ("", "VERB")
+                and lx.is_noun(prev.text)
+                and not _is_clause_verb(words, i - 1)
+            )
+            out.extend([Word("of", PREP), Word("the")] if after_noun else [Word("the")])
+        out.append(w)
+    return s.with_words(out)
+
+
+_PARTITIVES = {"one", "some", "many", "most", "each", "none", "several", "any", "few"}
+
+
+def _part_of_group(words: Sequence[Word], i: int) -> bool:
+    """Whether ``words[i]`` is a quantifier taking "of" before a demonstrative or a plural pronoun
+    (ONE SE SUBSTANCE → one of these substances, SOME X-YOU → some of you)."""
+    if i + 1 >= len(words) or words[i].text not in _PARTITIVES:
+        return False
+    nxt = words[i + 1]
+    return nxt.text in {"these", "those"} or (nxt.tag in (PRON, POSS) and nxt.text in _GROUP_PRONOUNS)
+
+
+_GROUP_PRONOUNS = {"we", "you", "they", "us", "them", "our", "your", "their"}
+
+
+def _described_noun_next(words: Sequence[Word], i: int) -> bool:
+    """Whether an adjective descriptor and then a noun start at ``i`` (SUBJECT DESC-INTENSE NEGOTIATION)."""
+    if i + 1 >= len(words) or words[i].tag != DESC or words[i].text in lx.ADVERBS:
+        return False
+    adj, head = words[i].text, words[i + 1]
+    if not lx.is_adjective(adj) or adj.endswith("ly"):
+        return False
+    return head.tag in ("", DESC) and lx.is_noun(head.text) and not lx.is_adjective(head.text)
 
 
 def insert_articles(s: Sentence) -> Sentence:
@@ -710,7 +871,7 @@ def _needs_article(words: Sequence[Word], i: int) -> bool:
         or prev.tag == PREP
         or after_verb
         or prev.text in lx.BE_FORMS
-        or (prev.text in {",", "and", "or", "that", "but", "as"})
+        or (prev.text in {"that", "but", "as"})
         or prev.text in {"have", "has", "had"}
     )
 
@@ -718,10 +879,12 @@ def _needs_article(words: Sequence[Word], i: int) -> bool:
 def _article(words: Sequence[Word], i: int, out: Sequence[Word]) -> str:
     prev = out[-1].text if out else ""
     before = out[-2].text if len(out) > 1 else ""
+    described = words[i].tag == DESC and words[i].text not in lx.DEFINITE_ADJECTIVES
     first_mention = (
         prev in {"have", "has", "had"}
         or (prev in {"is", "was"} and before == "there")
         or (prev in {"am", "is", "are", "be"} and before in lx.SUBJECT_PRONOUNS and i + 1 >= len(words))
+        or (prev in lx.BE_FORMS and described)
     )
     return "a" if first_mention else "the"
 
@@ -856,6 +1019,8 @@ _COMMON_TAIL: list[Rule] = [
     inflect_verbs,
     plural_nouns,
     restore_of,
+    fixed_phrases,
+    institutions,
     insert_articles,
     choose_a_an,
     greetings,

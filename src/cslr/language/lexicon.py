@@ -339,6 +339,36 @@ ADVERBS = {
     "currently",
     "then",
 }
+# Adjectives that make a noun phrase definite ("the first", "the same"): after "be" they keep "the".
+DEFINITE_ADJECTIVES = {
+    "first",
+    "second",
+    "third",
+    "last",
+    "next",
+    "same",
+    "only",
+    "main",
+    "whole",
+    "best",
+    "most",
+    "worst",
+    "latest",
+    "largest",
+    "biggest",
+    "greatest",
+    "highest",
+    "lowest",
+    "right",
+    "wrong",
+    "final",
+    "primary",
+    "former",
+    "latter",
+    "following",
+    "present",
+    "current",
+}
 # Nouns that read as names of unique things and take no article by themselves.
 NO_ARTICLE_NOUNS = {
     "europe",

@@ -49,7 +49,10 @@ class Settings(BaseSettings):
     stream_endpoint_ms: float = Field(default=1000.0, gt=0, description="no new gloss this long commits")
     stream_max_connections: int = Field(default=64, ge=1, description="live connections at once")
     stream_max_message_kb: float = Field(default=512.0, gt=0, description="largest WebSocket message")
-    stream_max_queued_frames: int = Field(default=50, ge=1, description="frames waiting per connection")
+    stream_max_queued_frames: int = Field(default=50, ge=1, description="frames waiting for the model")
+    stream_max_pose_backlog: int = Field(
+        default=6, ge=1, description="images waiting for server-side pose; older ones are skipped"
+    )
     stream_max_fps: float = Field(default=30.0, gt=0, description="frames per second per connection")
     stream_pose_threads: int = Field(default=2, ge=1, description="threads running server-side pose")
     stream_max_batch: int = Field(default=64, ge=1, description="most streams in one batched model step")

@@ -216,6 +216,7 @@ class Connection:
             limits={"max_message_bytes": int(s.stream_max_message_kb * KILOBYTE),
                     "max_fps": s.stream_max_fps,
                     "max_queued_frames": s.stream_max_queued_frames,
+                    "max_pose_backlog": s.stream_max_pose_backlog,
                     "max_connections": s.stream_max_connections},
         ), droppable=False)
 
@@ -264,7 +265,7 @@ class Connection:
 
     def queue_image(self, item: Item) -> None:
         """Queue an image for pose; when too many wait, the oldest is replaced by an undetected frame."""
-        if self.queued_images >= self.settings.stream_max_queued_frames:
+        if self.queued_images >= self.settings.stream_max_pose_backlog:
             oldest = next(i for i in self.inbox if i.kind == "image")
             oldest.kind, oldest.data = "skipped", None
             self.queued_images -= 1
