@@ -241,7 +241,9 @@ def decode_image(data: bytes, max_side: int = MAX_SIDE) -> Frame:
         with Image.open(io.BytesIO(data)) as image:
             _check_size(image.width, image.height, max_side, "image")
             rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise VideoError(f"image too large ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise VideoError(f"not a decodable image ({exc})") from None
     return np.ascontiguousarray(rgb)
 

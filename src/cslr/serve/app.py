@@ -6,11 +6,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from cslr import __version__
+from cslr.export.runtime import warmup
 from cslr.inference import InferenceService
 from cslr.monitoring import set_model_loaded  # issue 7
+from cslr.pose.keypoints import FEATURE_DIM
 from cslr.serve.middleware import install_middleware  # issue 7
 from cslr.serve.operations import operations  # issue 7
 from cslr.serve.routes import health, inference, metrics, speech, training  # issue 7
@@ -30,7 +33,9 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         app.state.load_error = None
         if load_model:
             try:
-                app.state.service = InferenceService.from_settings(settings)
+                app.state.service = await anyio.to_thread.run_sync(InferenceService.from_settings, settings)
+                # first requests should not pay for lazy initialisation of kernels and allocators
+                await anyio.to_thread.run_sync(warmup, app.state.service.recognizer, FEATURE_DIM, (16, 64), 1)
                 log.info("model loaded on %s", app.state.service.recognizer.device)
             except (OSError, ValueError, RuntimeError) as exc:
                 app.state.load_error = str(exc)
@@ -48,6 +53,7 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         version=__version__,
         description="Continuous sign language recognition: video in, glosses and English out.",
         lifespan=lifespan,
+        responses={400: {"description": "malformed request (body that cannot be parsed)"}},
     )
     app.state.settings = settings
     app.include_router(health.router, prefix="/api")
