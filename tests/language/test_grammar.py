@@ -154,3 +154,64 @@ def test_restore_of_before_demonstrative_and_possessive() -> None:
     )
     assert _show(restore_of(map_pronouns(read_markers(_sent("MEMBER MY FAMILY"))))) == "member of my family"
     assert _show(restore_of(read_markers(_sent("ENERGY PRODUCER")))) == "energy producer"
+
+
+@pytest.mark.parametrize(
+    ("rule", "before", "after"),
+    [
+        (g.fixed_phrases, "as result crisis , in other word", "as a result of crisis , in other words"),
+        (g.fixed_phrases, "unite state and unite nation", "united states and united nations"),
+        (g.fixed_phrases, "course , i agree", "of course , i agree"),
+        (g.fixed_phrases, "i vote in favor , see minute", "i vote in favor , see minutes"),
+        (
+            g.fixed_phrases,
+            "member state act but each member state",
+            "member states act but each member state",
+        ),
+        (g.institutions, "citizen european union", "citizen of the european union"),
+        (g.institutions, "european parliament vote", "the european parliament vote"),
+        (g.institutions, "this european parliament", "this european parliament"),
+    ],
+)
+def test_idioms_and_institutions(rule: g.Rule, before: str, after: str) -> None:
+    assert words(rule(sent(before))) == after
+
+
+def test_restore_of_before_described_noun_and_partitive() -> None:
+    s = g.read_markers(sent("SUBJECT DESC-INTENSE NEGOTIATION"))
+    assert words(g.restore_of(s)) == "subject of intense negotiation"
+    assert words(g.restore_of(g.read_markers(sent("ONE THESE SUBSTANCE")))) == "one of these substance"
+    assert words(g.restore_of(g.read_markers(sent("PROJECT DESC-NOW")))) == "project now"
+
+
+def test_article_after_be_with_descriptor() -> None:
+    s = g.read_markers(sent("THIS BE DESC-IMPORTANT POINT"))
+    assert words(g.insert_articles(s)) == "this be a important point"
+    s = g.read_markers(sent("THIS BE DESC-MAIN POINT"))
+    assert words(g.insert_articles(s)) == "this be the main point"
+
+
+def test_no_article_after_and() -> None:
+    assert (
+        words(g.insert_articles(sent("i see council and commission"))) == "i see the council and commission"
+    )
+
+
+def en(glosses: str) -> str:
+    return glosses_to_english(glosses.split(" "))
+
+
+def test_participle_after_be() -> None:
+    assert en("X-IT MUST BE TAKE OUT CIRCULATION .") == "It must be taken out circulation."
+    assert en("SE GAP MUST BE CLOSE .") == "These gaps must be closed."
+
+
+def test_pronoun_fixes() -> None:
+    assert en("X-I THINK DESC-RE BE NOTHING .") == "I think there is nothing."
+    assert en("X-Y TRUST IN X-Y LEADER .").startswith("They trust in their leader")
+    assert en("X-IT BE DESC-FAIR TO X-WE .") == "It is fair to us."
+    assert en("THAT BE WHAT X-WE WANT .") == "That is what we want."
+
+
+def test_copula_not_inserted_before_verb_with_object() -> None:
+    assert en("COUNTRY NEED DESC-SERIOUS REFORM .") == "The country needs the serious reform."

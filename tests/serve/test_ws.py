@@ -43,7 +43,8 @@ def causal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     tmp = tmp_path_factory.mktemp("causal")
     # generous frame queue: these tests send faster than real time and must not lose frames
     server = LiveServer(settings_for(tmp, "causal", stream_max_connections=3, stream_max_message_kb=64,
-                                     stream_max_fps=1000.0, stream_max_queued_frames=1000)).start()
+                                     stream_max_fps=1000.0, stream_max_queued_frames=1000,
+                                     stream_max_pose_backlog=1000)).start()
     yield server
     server.stop()
 
@@ -143,6 +144,32 @@ def test_jpeg_frames_base64_and_binary(causal_server: LiveServer, real_video: Pa
     detected = [np.mean(p["conf"][:33]) for p in poses]
     assert np.mean(detected) > 0.5, "MediaPipe should find the signer in the real clip"
     assert any(m["type"] == "partial" for m in seen)
+    assert seen[-1]["dropped"] == 0
+
+
+@pytest.mark.slow
+def test_pose_backlog_skips_frames_and_says_so(tmp_path: Path, real_video: Path) -> None:
+    from cslr.video import read_video
+
+    jpegs = [_jpeg(f) for f in read_video(real_video, fps=25.0).frames[:20]]
+    settings = settings_for(tmp_path, "causal", stream_max_pose_backlog=2, stream_max_fps=1000.0)
+    server = LiveServer(settings).start()
+    try:
+        async def run() -> list[dict]:
+            async with websockets.connect(ws_url(server)) as ws:
+                await recv_json(ws)
+                for data in jpegs:  # a burst: far faster than pose can run
+                    await ws.send(data)
+                await ws.send(json.dumps({"type": "end"}))
+                return (await recv_until(ws, "final", end=True))[1]
+
+        seen = asyncio.run(run())
+    finally:
+        server.stop()
+    assert any(m["type"] == "warning" and m["code"] == "behind" for m in seen)
+    last = seen[-1]
+    assert last["dropped_by"]["queue"] > 0 and last["dropped"] >= last["dropped_by"]["queue"]
+    assert last["frame"] == len(jpegs) - 1, "skipped frames still count on the time axis"
 
 
 def _jpeg(frame: np.ndarray) -> bytes:

@@ -495,7 +495,7 @@ def _verb_with_object(words: Sequence[Word], i: int) -> bool:
     if i + 1 >= len(words) or words[i].tag != "" or not lx.is_verb(words[i].text):
         return False
     nxt = words[i + 1]
-    return nxt.text in lx.DETERMINERS or (nxt.tag in ("", DESC) and lx.is_noun(nxt.text))
+    return nxt.text in lx.DETERMINERS or nxt.tag == DESC or (nxt.tag == "" and lx.is_noun(nxt.text))
 
 
 def _is_clause_verb(words: Sequence[Word], i: int) -> bool:
@@ -512,7 +512,8 @@ def _is_clause_verb(words: Sequence[Word], i: int) -> bool:
         return True
     j = _skip_adverbs(words, i - 1, -1)
     prev = words[j].text if j >= 0 and words[j].tag != PREP else ""
-    if prev in lx.BE_FORMS and words[i].tag != DESC:
+    between = words[j + 1 : i] if j >= 0 else ()
+    if prev in lx.BE_FORMS and words[i].tag != DESC and all(b.text in lx.ADVERBS for b in between):
         return _verb_after_be(words, i)
     return prev in lx.SUBJECT_PRONOUNS or prev in lx.MODALS or prev in _BEFORE_VERB
 
@@ -606,7 +607,7 @@ def _verb_form(words: Sequence[Word], i: int, subject: Word | None, tense: str) 
 def _passive_here(words: Sequence[Word], i: int) -> bool:
     """After a form of "be": passive (past participle) unless an object follows (then progressive)."""
     nxt = words[i + 1] if i + 1 < len(words) else None
-    if nxt is None or nxt.tag == PUNCT or nxt.text in lx.PREPOSITIONS or nxt.text in {"to", "and", "that"}:
+    if nxt is None or nxt.tag == PUNCT or nxt.text in lx.PREPOSITIONS | _PARTICLES | {"and"}:
         return True
     return not (nxt.text in lx.DETERMINERS or nxt.tag in (PRON, POSS) or lx.is_noun(nxt.text))
 
@@ -635,7 +636,13 @@ def inflect_verbs(s: Sentence) -> Sentence:
             w.tag not in (PUNCT, DESC, POSS) and lx.is_noun(w.text) and not _is_clause_verb(words, i)
         ):
             subject = w
-        if w.text in {"be", "have", "do"} and subject is None and (j < 0 or words[j].tag in (WH, PUNCT)):
+        if w.text == "there":
+            subject = None
+        if (
+            w.text in {"be", "have", "do"}
+            and subject is None
+            and (j < 0 or words[j].tag in (WH, PUNCT) or prev == "there")
+        ):
             subject = _next_subject(words, i + 1)
         if w.text == "be":
             words[i] = replace(w, text=_be_form(prev, subject, s.tense))
@@ -730,8 +737,16 @@ _IDIOMS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("in", "spite"), ("in", "spite", "of")),
     (("in", "view"), ("in", "view", "of")),
     (("have", "number"), ("have", "a", "number", "of")),
+    (("see", "minute"), ("see", "minutes")),
+    (("sees", "minute"), ("see", "minutes")),
+    (("member", "state"), ("member", "states")),
     (("has", "number"), ("has", "a", "number", "of")),
 )
+
+
+def _singular_before(out: Sequence[Word]) -> bool:
+    """Whether the words so far end in a singular determiner (a, each, one, this, that, every)."""
+    return bool(out) and out[-1].text in {"a", "an", "each", "one", "this", "that", "every", "another"}
 
 
 def fixed_phrases(s: Sentence) -> Sentence:
@@ -747,9 +762,9 @@ def fixed_phrases(s: Sentence) -> Sentence:
     while i < len(words):
         texts = tuple(w.text for w in words[i : i + 3])
         for old, new in _IDIOMS:
-            ends = i + len(old) >= len(words) or words[i + len(old)].tag == PUNCT
-            if texts[: len(old)] == old and not (new[-1] == "of" and ends):
-                out.extend(Word(t, PREP if t == "of" else "") for t in new)
+            ends = i + len(old) >= len(words) or words[i + len(old)].text in PUNCTUATION
+            if texts[: len(old)] == old and not (new[-1] == "of" and ends) and not _singular_before(out):
+                out.extend(Word(t, PREP if t == "of" else "", t.endswith("s") and t not in old) for t in new)
                 i += len(old)
                 break
         else:
@@ -788,7 +803,7 @@ def institutions(s: Sentence) -> Sentence:
     for i, w in enumerate(words):
         pair = (w.text, words[i + 1].text) if i + 1 < len(words) else ("", "")
         prev = out[-1] if out else None
-        if pair in _INSTITUTIONS and (prev is None or prev.text not in lx.DETERMINERS and prev.tag != POSS):
+        if pair in _INSTITUTIONS and (prev is None or (prev.text not in lx.DETERMINERS and prev.tag != POSS)):
             after_noun = (
                 prev is not None
                 and prev.tag in ("", "VERB")
@@ -859,8 +874,10 @@ def _needs_article(words: Sequence[Word], i: int) -> bool:
         k += 1
     if k >= len(words):
         return False
+    if words[k].tag == DESC and (k + 1 >= len(words) or not lx.is_noun(words[k + 1].text)):
+        return False
     head = words[k]
-    if head.plural or head.text in lx.NO_ARTICLE_NOUNS or head.tag in (NAME, PRON, POSS, PUNCT):
+    if head.plural or head.text in lx.NO_ARTICLE_NOUNS | _PARTICLES or head.tag in (NAME, PRON, POSS, PUNCT):
         return False
     if not lx.is_noun(head.text) or _is_clause_verb(words, k) or head.text in lx.ADVERBS:
         return False

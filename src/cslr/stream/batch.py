@@ -14,7 +14,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from cslr.model.temporal import LSTMState
+from cslr.model.temporal import CausalLSTMEncoder, LSTMState
 from cslr.stream.recognizer import Recognizer
 from cslr.stream.session import Stream, StreamResult
 
@@ -71,7 +71,8 @@ def forward_chunks(
     """
     model, device = recognizer.model, recognizer.device
     x = torch.from_numpy(np.stack(chunks)).to(device)
-    full = [s if s is not None else model.encoder.initial_state(1, device) for s in states]
+    encoder: CausalLSTMEncoder = model.encoder  # type: ignore[assignment]  # forward_chunk checks it
+    full = [s if s is not None else encoder.initial_state(1, device) for s in states]
     h = torch.cat([s[0] for s in full], dim=1)
     c = torch.cat([s[1] for s in full], dim=1)
     with torch.autocast(device.type, enabled=recognizer.use_amp):

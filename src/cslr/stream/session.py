@@ -311,7 +311,8 @@ class Stream:
                 segments += self._spans_to_segments(self.decoder.spans())
             glosses = tuple(s.gloss for s in segments)
             start = time.perf_counter()
-            sentence = glosses_to_english(list(glosses), lang=self.config.sign_language) if glosses else ""
+            lang = self.config.sign_language
+            sentence = glosses_to_english(list(glosses), lang=lang) if glosses else ""  # type: ignore[arg-type]
             timings = dict(self._timings, language=(time.perf_counter() - start) * 1000.0)
             confidence = float(np.mean([s.confidence for s in segments])) if segments else 0.0
             return StreamResult(kind, glosses, sentence, tuple(segments), round(confidence, 4),

@@ -233,7 +233,7 @@ class Connection:
             raw = await self.ws.receive()
             if raw["type"] == "websocket.disconnect":
                 return
-            data = raw.get("bytes") if raw.get("bytes") is not None else raw.get("text", "")
+            data: str | bytes = raw["bytes"] if raw.get("bytes") is not None else raw.get("text") or ""
             if len(data) > limit:
                 text = f"message of {len(data)} bytes exceeds the limit of {limit} (STREAM_MAX_MESSAGE_KB)"
                 await self.close_with_error("message_too_big", text, WS_MESSAGE_TOO_BIG)
@@ -320,7 +320,7 @@ class Connection:
             self.accept(item, xyz[None], conf[None])
         elif item.kind == "skipped":
             self.accept(item, *_undetected(1))
-        elif item.kind == "keypoints":
+        elif item.kind == "keypoints" and item.xyz is not None and item.conf is not None:
             self.accept(item, item.xyz, item.conf)
         elif item.kind == "end":
             self.stream.finish()
@@ -343,7 +343,9 @@ class Connection:
             xyz, conf = _undetected(1)
             return xyz[0], conf[0]
 
-    def _pose_sync(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    def _pose_sync(self, data: bytes | None) -> tuple[np.ndarray, np.ndarray]:
+        if data is None:
+            raise VideoError("no image data")
         if self.extractor is None:
             self.extractor = HolisticExtractor()
         return self.extractor.process(decode_image(data))
