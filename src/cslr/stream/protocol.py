@@ -70,6 +70,8 @@ def parse_message(raw: str | bytes) -> Message:
         obj = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ProtocolError("bad_json", f"message is not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ProtocolError("bad_json", "message is nested too deeply") from None
     if not isinstance(obj, dict) or obj.get("type") not in MESSAGE_TYPES:
         raise ProtocolError("bad_type", f"a message must be an object with a type in {list(MESSAGE_TYPES)}")
     seq = _seq(obj.get("seq"))
