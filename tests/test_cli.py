@@ -13,7 +13,9 @@ from cslr.cli import EXIT_BAD_INPUT, main
 
 
 def test_version_through_python_m() -> None:
-    out = subprocess.run([sys.executable, "-m", "cslr", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "cslr", "--version"], capture_output=True, text=True, check=True
+    )
     from cslr import __version__
 
     assert out.stdout.strip() == __version__
@@ -51,7 +53,9 @@ def test_recognize_empty_frame_folder(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.slow
-def test_recognize_truncated_video(tmp_path: Path, real_video: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_recognize_truncated_video(
+    tmp_path: Path, real_video: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = real_video.read_bytes()
     path = tmp_path / "cut.mp4"
     path.write_bytes(data[: len(data) // 8])

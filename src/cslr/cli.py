@@ -39,7 +39,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _add_recognize(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("recognize", help="recognise a video, a folder of frames, or a .pose/.npz keypoint file")
+    p = sub.add_parser(
+        "recognize", help="recognise a video, a folder of frames, or a .pose/.npz keypoint file"
+    )
     p.add_argument("path", help="video file, frame folder, or keypoint file")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the bundled model)")
@@ -113,8 +115,12 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript, checked against PyTorch")
     p.add_argument("format", choices=["onnx", "torchscript"])
     p.add_argument("checkpoint", nargs="?", default=None, help="default: the bundled model")
-    p.add_argument("-o", "--output", default=None,
-                   help="output file (default: <checkpoint name>.onnx or .ts.pt in the current folder)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="output file (default: <checkpoint name>.onnx or .ts.pt in the current folder)",
+    )
     p.add_argument("--no-verify", action="store_true", help="skip the parity check against PyTorch")
     p.set_defaults(handler=_export)
 
@@ -168,6 +174,8 @@ def _warmup(args: argparse.Namespace) -> int:
     for frames, runs in warmup(recognizer, recognizer.model.cfg.input_dim, lengths, args.repeats).items():
         print(f"T={frames:>5}: first {runs[0]:.1f} ms, then {min(runs[1:] or runs):.1f} ms")
     return 0
+
+
 # --- end issue 7 (export) ---
 
 
@@ -222,8 +230,12 @@ def _add_speak(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("speak", help="speak English text into a WAV file (offline espeak-ng)")
     p.add_argument("text")
     p.add_argument("-o", "--output", required=True, help="WAV file to write")
-    p.add_argument("--engine", choices=["auto", "pyttsx3", "espeak-ng", "gtts"], default="auto",
-                   help="gtts is online and used only when named")
+    p.add_argument(
+        "--engine",
+        choices=["auto", "pyttsx3", "espeak-ng", "gtts"],
+        default="auto",
+        help="gtts is online and used only when named",
+    )
     p.set_defaults(handler=_speak)
 
 
@@ -235,6 +247,8 @@ def _speak(args: argparse.Namespace) -> int:
     except (ImportError, SpeechUnavailableError) as exc:
         raise CLIError(str(exc)) from exc
     return 0
+
+
 # --- end issue 5 (decode + language) ---
 
 
@@ -255,11 +269,16 @@ def _keys(args: argparse.Namespace) -> int:
     from cslr.serve.security import run_keys_command
 
     try:
-        print(run_keys_command(args.action, getattr(args, "name", None) or getattr(args, "key_id", None),
-                               args.database_url))
+        print(
+            run_keys_command(
+                args.action, getattr(args, "name", None) or getattr(args, "key_id", None), args.database_url
+            )
+        )
     except LookupError as exc:
         raise CLIError(str(exc)) from exc
     return 0
+
+
 # --- end issue 7 (service) ---
 
 
@@ -268,8 +287,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model from a YAML recipe (see configs/)")
     p.add_argument("config", help="YAML recipe, e.g. configs/synth-tiny.yaml")
     p.add_argument("-o", "--output-dir", default=None, help="where checkpoints go (default: runs/<name>)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=5 (repeatable)",
+    )
     p.set_defaults(handler=_train)
 
 
@@ -285,6 +310,8 @@ def _train(args: argparse.Namespace) -> int:
     test = "-" if result.test is None else f"{result.test.wer:.4f}"
     print(f"best dev WER {result.best_dev_wer:.4f}, test WER {test}; checkpoint {result.best_checkpoint}")
     return 0
+
+
 # --- end train ---
 
 

@@ -38,9 +38,7 @@ def check_signer(kp: Keypoints) -> None:
         raise VideoError("the input has no frames")
     found = float(kp.detected(BODY).mean())
     if found < MIN_SIGNER_FRACTION:
-        raise NoSignerError(
-            f"no person detected: a body was found in {found:.0%} of {len(kp)} frames"
-        )
+        raise NoSignerError(f"no person detected: a body was found in {found:.0%} of {len(kp)} frames")
 
 
 class InferenceService:
@@ -103,7 +101,9 @@ class InferenceService:
         return self.recognize_keypoints(kp, timings)
 
     def recognize_frames(
-        self, frames: Sequence[np.ndarray] | np.ndarray, fps: float | None = None,
+        self,
+        frames: Sequence[np.ndarray] | np.ndarray,
+        fps: float | None = None,
         timings: dict[str, float] | None = None,
     ) -> RecognitionResult:
         """RGB frames ``(T, H, W, 3)`` uint8 at ``fps`` (default: the target fps)."""
@@ -114,7 +114,9 @@ class InferenceService:
             kp = extractor.extract(frames, fps=self.settings.target_fps)
         return self.recognize_keypoints(kp, timings)
 
-    def recognize_keypoints(self, kp: Keypoints, timings: dict[str, float] | None = None) -> RecognitionResult:
+    def recognize_keypoints(
+        self, kp: Keypoints, timings: dict[str, float] | None = None
+    ) -> RecognitionResult:
         """Recognise keypoints that were extracted already."""
         check_signer(kp)
         return self.recognizer.recognize(kp, timings)
@@ -133,13 +135,21 @@ class InferenceService:
     def stream_config(self) -> StreamConfig:
         """The live-stream options of the settings (chunk mode for a causal model unless configured)."""
         s = self.settings
-        mode = s.stream_mode if s.stream_mode != "auto" else (
-            "chunk" if self.recognizer.model.streamable else "window")
-        return StreamConfig(mode=mode, chunk_frames=s.stream_chunk_frames,
-                            lookahead_frames=s.stream_lookahead_frames, clip_length=s.clip_length,
-                            window_stride=s.window_stride,
-                            endpoint_frames=max(round(s.stream_endpoint_ms / 1000.0 * s.target_fps), 1),
-                            fps=s.target_fps, sign_language=s.sign_language)
+        mode = (
+            s.stream_mode
+            if s.stream_mode != "auto"
+            else ("chunk" if self.recognizer.model.streamable else "window")
+        )
+        return StreamConfig(
+            mode=mode,
+            chunk_frames=s.stream_chunk_frames,
+            lookahead_frames=s.stream_lookahead_frames,
+            clip_length=s.clip_length,
+            window_stride=s.window_stride,
+            endpoint_frames=max(round(s.stream_endpoint_ms / 1000.0 * s.target_fps), 1),
+            fps=s.target_fps,
+            sign_language=s.sign_language,
+        )
 
     async def process_frame_stream(
         self, frame: np.ndarray | bytes | None, state: FrameStream | None = None
@@ -154,4 +164,5 @@ class InferenceService:
         if frame is None:
             return await asyncio.to_thread(state.finish), state
         return await asyncio.to_thread(state.push_frame, frame), state
+
     # --- end issue 6 ---

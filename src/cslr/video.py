@@ -515,7 +515,13 @@ def _reason(exc: Exception) -> str:
 
 # ---------------------------------------------------------------------------------------------- encode
 
-CODEC_BY_SUFFIX = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9", ".avi": "mjpeg"}
+CODEC_BY_SUFFIX = {
+    ".mp4": "libx264",
+    ".mov": "libx264",
+    ".mkv": "libx264",
+    ".webm": "libvpx-vp9",
+    ".avi": "mjpeg",
+}
 
 
 def write_video(path: str | os.PathLike[str], frames: Sequence[Frame], fps: float = DEFAULT_FPS) -> Path:
@@ -533,7 +539,7 @@ def write_video(path: str | os.PathLike[str], frames: Sequence[Frame], fps: floa
         raise VideoError("no frames to write")
     height, width = (d - d % 2 for d in frames[0].shape[:2])
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=round(fps))
+        stream: Any = container.add_stream(codec, rate=round(fps))
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
         for frame in frames:

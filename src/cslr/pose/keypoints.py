@@ -8,6 +8,7 @@ silently zero: their conf is 0, and :func:`fill_gaps` / :func:`to_features` trea
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,7 +73,9 @@ class Keypoints:
     def empty(num_frames: int, fps: float = DEFAULT_FPS) -> Keypoints:
         """``num_frames`` frames in which nothing was detected."""
         return Keypoints(
-            np.zeros((num_frames, NUM_POINTS, 3), np.float32), np.zeros((num_frames, NUM_POINTS), np.float32), fps
+            np.zeros((num_frames, NUM_POINTS, 3), np.float32),
+            np.zeros((num_frames, NUM_POINTS), np.float32),
+            fps,
         )
 
     @staticmethod
@@ -85,7 +88,7 @@ class Keypoints:
             raise ValueError("cannot concatenate sequences of different fps")
         return Keypoints(np.concatenate([p.xyz for p in parts]), np.concatenate([p.conf for p in parts]), fps)
 
-    def detected(self, part: slice = BODY, min_conf: float = 0.5) -> np.ndarray:
+    def detected(self, part: builtins.slice = BODY, min_conf: float = 0.5) -> np.ndarray:
         """Bool ``(T,)``: whether most points of ``part`` were found in each frame."""
         return (self.conf[:, part] >= min_conf).mean(axis=1) >= 0.5
 
@@ -158,7 +161,9 @@ def _nearest_index(valid: np.ndarray) -> np.ndarray:
     """For each position, the index of the nearest ``True`` in ``valid`` (which has at least one)."""
     positions = np.nonzero(valid)[0]
     frames = np.arange(len(valid))
-    insert = np.clip(np.searchsorted(positions, frames), 1, len(positions) - 1) if len(positions) > 1 else None
+    insert = (
+        np.clip(np.searchsorted(positions, frames), 1, len(positions) - 1) if len(positions) > 1 else None
+    )
     if insert is None:
         return np.full(len(valid), positions[0])
     before, after = positions[insert - 1], positions[insert]

@@ -16,7 +16,7 @@ import torch
 from cslr.data.vocab import Vocabulary
 from cslr.decode.ctc import Hypothesis, beam_search, greedy_decode
 from cslr.export.runtime import LogProbsBackend  # issue 7 (export)
-from cslr.language.grammar import glosses_to_english
+from cslr.language.grammar import Lang, glosses_to_english
 from cslr.model.checkpoint import default_checkpoint_path, load_checkpoint
 from cslr.model.network import CSLRModel
 from cslr.monitoring import stage_timer
@@ -72,7 +72,7 @@ class Recognizer:
         *,
         device: str = "auto",
         beam_width: int = 1,
-        sign_language: str = "asl",
+        sign_language: Lang = "asl",
         use_amp: bool = False,
         runtime: LogProbsBackend | None = None,  # issue 7 (export): e.g. ONNX Runtime; None = the torch model
     ) -> None:
@@ -86,7 +86,11 @@ class Recognizer:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path | None = None, *, backend: str = "torch", onnx_model: str | Path | None = None,
+        cls,
+        path: str | Path | None = None,
+        *,
+        backend: str = "torch",
+        onnx_model: str | Path | None = None,
         **options: Any,
     ) -> Recognizer:
         """Load a checkpoint (default: the bundled model); ``backend="onnx"`` runs it with ONNX Runtime."""
@@ -131,11 +135,17 @@ class Recognizer:
             log_probs = self.log_probs(preprocess(kp))
         with stage_timer(timings, "ctc"):
             hyp = self.decode(log_probs)
-        return self.result(hyp, len(kp), kp.fps, seconds_per_step=len(kp) / kp.fps / max(len(log_probs), 1),
-                           timings=timings)
+        return self.result(
+            hyp, len(kp), kp.fps, seconds_per_step=len(kp) / kp.fps / max(len(log_probs), 1), timings=timings
+        )
 
     def result(
-        self, hyp: Hypothesis, frame_count: int, fps: float, seconds_per_step: float, timings: dict[str, float]
+        self,
+        hyp: Hypothesis,
+        frame_count: int,
+        fps: float,
+        seconds_per_step: float,
+        timings: dict[str, float],
     ) -> RecognitionResult:
         """Turn a hypothesis into glosses, timed segments and an English sentence."""
         with stage_timer(timings, "language"):

@@ -47,13 +47,18 @@ ERRORS = {
 
 @router.post("/predict", response_model=PredictionOut, responses=ERRORS)  # type: ignore[arg-type]
 async def predict(
-    file: UploadFile, service: ServiceDep, settings: SettingsDep, speech: bool = False  # issue 7: speech
+    file: UploadFile,
+    service: ServiceDep,
+    settings: SettingsDep,
+    speech: bool = False,  # issue 7: speech
 ) -> PredictionOut:
     """Recognise a signing video (mp4, webm, avi, mov, mkv) or keypoint file (.pose, .npz, .parquet)."""
     suffix = Path(file.filename or "").suffix.lower()
     if suffix not in VIDEO_EXTENSIONS | KEYPOINT_SUFFIXES:
         allowed = ", ".join(sorted(VIDEO_EXTENSIONS | KEYPOINT_SUFFIXES))
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"unsupported file type {suffix!r}; use {allowed}")
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"unsupported file type {suffix!r}; use {allowed}"
+        )
     with tempfile.TemporaryDirectory(prefix="cslr-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         size = await asyncio.to_thread(_copy_limited, file, path, int(settings.max_upload_mb * MEGABYTE))
@@ -77,7 +82,8 @@ def _copy_limited(upload: UploadFile, path: Path, limit: int) -> int:
             size += len(chunk)
             if size > limit:
                 raise HTTPException(
-                    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"upload exceeds the limit of {limit / MEGABYTE:g} MB"
+                    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                    f"upload exceeds the limit of {limit / MEGABYTE:g} MB",
                 )
             out.write(chunk)
     return size
