@@ -135,7 +135,7 @@ def resolve_data_path(path: str | Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"data file not found: {path} (also looked under ${DATA_ENV})")
+    raise FileNotFoundError(f"data file not found: {path} (relative paths are also tried under ${DATA_ENV})")
 
 
 def load_islr(path: str | Path, fps: float = DEFAULT_FPS) -> list[IsolatedSign]:
