@@ -162,12 +162,8 @@ def test_restore_of_before_demonstrative_and_possessive() -> None:
         (g.fixed_phrases, "as result crisis , in other word", "as a result of crisis , in other words"),
         (g.fixed_phrases, "unite state and unite nation", "united states and united nations"),
         (g.fixed_phrases, "course , i agree", "of course , i agree"),
-        (g.fixed_phrases, "i vote in favor , see minute", "i vote in favor , see minutes"),
-        (
-            g.fixed_phrases,
-            "member state act but each member state",
-            "member states act but each member state",
-        ),
+        (g.fixed_phrases, "i vote in favor plan", "i vote in favour of plan"),
+        (g.fixed_phrases, "i vote in favor of it", "i vote in favor of it"),  # no second "of"
         (g.institutions, "citizen european union", "citizen of the european union"),
         (g.institutions, "european parliament vote", "the european parliament vote"),
         (g.institutions, "this european parliament", "this european parliament"),

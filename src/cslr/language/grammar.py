@@ -737,9 +737,6 @@ _IDIOMS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("in", "spite"), ("in", "spite", "of")),
     (("in", "view"), ("in", "view", "of")),
     (("have", "number"), ("have", "a", "number", "of")),
-    (("see", "minute"), ("see", "minutes")),
-    (("sees", "minute"), ("see", "minutes")),
-    (("member", "state"), ("member", "states")),
     (("has", "number"), ("has", "a", "number", "of")),
 )
 
@@ -762,7 +759,8 @@ def fixed_phrases(s: Sentence) -> Sentence:
     while i < len(words):
         texts = tuple(w.text for w in words[i : i + 3])
         for old, new in _IDIOMS:
-            ends = i + len(old) >= len(words) or words[i + len(old)].text in PUNCTUATION
+            after = i + len(old)
+            ends = after >= len(words) or words[after].text in PUNCTUATION or words[after].text == "of"
             if texts[: len(old)] == old and not (new[-1] == "of" and ends) and not _singular_before(out):
                 out.extend(Word(t, PREP if t == "of" else "", t.endswith("s") and t not in old) for t in new)
                 i += len(old)
