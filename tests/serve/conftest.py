@@ -30,8 +30,13 @@ class LiveServer:
     def __init__(self, settings: Settings, load_model: bool = True) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings, load_model=load_model), host="127.0.0.1", port=self.port,
-                                log_level="warning", ws="websockets")
+        config = uvicorn.Config(
+            create_app(settings, load_model=load_model),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            ws="websockets-sansio",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

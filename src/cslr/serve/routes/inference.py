@@ -63,11 +63,11 @@ async def predict(
         path = Path(tmp) / f"upload{suffix}"
         size = await asyncio.to_thread(_copy_limited, file, path, int(settings.max_upload_mb * MEGABYTE))
         if size == 0:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "the uploaded file is empty")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the uploaded file is empty")
         try:
             result = await service.process_video(path)
         except (ValueError, FileNotFoundError) as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     out = PredictionOut.model_validate(result.to_dict())
     if speech and out.sentence.strip():  # issue 7: ?speech=true adds the spoken sentence
         out.speech_wav_base64 = wav_base64(await speak_wav_async(out.sentence))
