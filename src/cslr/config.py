@@ -20,10 +20,19 @@ import yaml
 
 from cslr.pose.keypoints import FEATURE_DIM
 
-TEMPORAL_ENCODERS = ("bilstm", "causal")
-KNOWN_STREAMS = ("pose",)
-DATA_SOURCES = ("synth", "islr")
-OPTIMIZERS = ("adam", "adamw")
+TEMPORAL_ENCODERS = ("bilstm", "causal", "transformer")  # issue 4: + transformer
+KNOWN_STREAMS = ("pose", "rgb")  # issue 4: + rgb
+# --- issue 4 (two-stream model) ---
+POSE_ENCODERS = ("mlp", "gcn")
+RGB_BACKBONES = ("resnet18", "resnet34", "resnet50", "s3d", "tiny")
+ROI_NAMES = ("face", "left_hand", "right_hand")
+# --- end issue 4 ---
+# --- issue 3 (training on real datasets) ---
+DATA_SOURCES = ("synth", "islr", "islr-kaggle", "manifest", "phoenix2014", "phoenix2014t", "csl-daily")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("cosine", "multistep", "constant")
+AMP_MODES = ("auto", "off", "fp16", "bf16")
+# --- end issue 3 ---
 
 C = TypeVar("C")
 
@@ -38,18 +47,34 @@ class ModelConfig:
 
     Attributes:
         input_dim: pose features per frame (75 points x (x, y, z, conf) = 300).
-        streams: input streams fused before the temporal encoder; only ``("pose",)`` exists so far
-            (an RGB stream and gated fusion are planned).
+        streams: input streams: ``("pose",)``, ``("rgb",)`` or ``("pose", "rgb")`` (gated attention
+            fusion of both, :mod:`cslr.model.fusion`).
         pose_hidden: width of the per-frame pose MLP.
-        pose_layers: number of Linear-LayerNorm-GELU blocks in the pose MLP.
-        temporal: ``"bilstm"`` (offline, sees the whole sequence) or ``"causal"`` (unidirectional LSTM,
-            supports ``forward_chunk`` for live streaming).
-        hidden_size: LSTM hidden size per direction.
-        num_layers: stacked LSTM layers.
+        pose_layers: number of Linear-LayerNorm-GELU blocks in the pose MLP (graph layers for ``gcn``).
+        temporal: ``"bilstm"`` (offline, sees the whole sequence), ``"transformer"`` (offline, self-
+            attention over the whole sequence) or ``"causal"`` (unidirectional LSTM, supports
+            ``forward_chunk`` for live streaming).
+        hidden_size: LSTM hidden size per direction (the model width of the transformer).
+        num_layers: stacked LSTM (or transformer) layers.
         dropout: dropout in the pose MLP and between LSTM layers.
         stride: temporal downsampling factor before the encoder (mean over non-overlapping windows of
             ``stride`` frames); 1 keeps the frame rate. Output length is ``ceil(T / stride)``.
         vocab_size: output classes including the blank; 0 means "take it from the vocabulary".
+        pose_encoder: ``"mlp"`` (per-frame MLP) or ``"gcn"`` (graph convolution over the skeleton's
+            bones, :mod:`cslr.model.pose_stream`).
+        rgb_backbone: ``resnet18`` / ``resnet34`` / ``resnet50`` (per frame, causal), ``s3d`` (clips,
+            not causal) or ``tiny`` (a 3-layer CNN for tests and small images).
+        rgb_size: side of the square image the backbone sees (frames are resized to it).
+        rgb_dim: features per frame out of the RGB stream.
+        rgb_weights: local path of backbone weights (ImageNet or your own); empty: random init.
+            Nothing is ever downloaded.
+        rgb_freeze: keep the backbone's weights fixed (train only the projection).
+        rgb_rois: crops located from the keypoints, each run through the backbone beside the full
+            frame: any of ``face``, ``left_hand``, ``right_hand``.
+        roi_size: side of each crop in pixels.
+        fusion_dim: width of the fused features (pose + rgb).
+        fusion_heads: attention heads of the fusion block.
+        transformer_heads: attention heads of the transformer encoder.
     """
 
     input_dim: int = FEATURE_DIM
@@ -62,8 +87,22 @@ class ModelConfig:
     dropout: float = 0.1
     stride: int = 1
     vocab_size: int = 0
+    # --- issue 4 (two-stream model): defaults keep older pose-only checkpoints loading unchanged ---
+    pose_encoder: str = "mlp"
+    rgb_backbone: str = "resnet18"
+    rgb_size: int = 224
+    rgb_dim: int = 256
+    rgb_weights: str = ""
+    rgb_freeze: bool = False
+    rgb_rois: tuple[str, ...] = ()
+    roi_size: int = 112
+    fusion_dim: int = 256
+    fusion_heads: int = 4
+    transformer_heads: int = 4
+    # --- end issue 4 ---
 
     def __post_init__(self) -> None:
+        _check_two_stream(self)  # issue 4
         if self.temporal not in TEMPORAL_ENCODERS:
             raise ConfigError(f"model.temporal must be one of {TEMPORAL_ENCODERS}, got {self.temporal!r}")
         unknown = [s for s in self.streams if s not in KNOWN_STREAMS]
@@ -77,15 +116,51 @@ class ModelConfig:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
 
 
+# --- issue 4 (two-stream model) ---
+def _check_two_stream(cfg: ModelConfig) -> None:
+    """Validate the pose-encoder, RGB and fusion fields of ``cfg`` (:class:`ConfigError` if wrong)."""
+    if cfg.pose_encoder not in POSE_ENCODERS:
+        raise ConfigError(f"model.pose_encoder must be one of {POSE_ENCODERS}, got {cfg.pose_encoder!r}")
+    if cfg.rgb_backbone not in RGB_BACKBONES:
+        raise ConfigError(f"model.rgb_backbone must be one of {RGB_BACKBONES}, got {cfg.rgb_backbone!r}")
+    bad_rois = [r for r in cfg.rgb_rois if r not in ROI_NAMES]
+    if bad_rois or len(set(cfg.rgb_rois)) != len(cfg.rgb_rois):
+        raise ConfigError(f"model.rgb_rois must be distinct names from {ROI_NAMES}, got {cfg.rgb_rois}")
+    if len(set(cfg.streams)) != len(cfg.streams):
+        raise ConfigError(f"model.streams has a duplicate: {cfg.streams}")
+    for name in ("rgb_size", "rgb_dim", "roi_size", "fusion_dim", "fusion_heads", "transformer_heads"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"model.{name} must be >= 1, got {getattr(cfg, name)}")
+    if len(cfg.streams) > 1 and cfg.fusion_dim % cfg.fusion_heads:
+        raise ConfigError("model.fusion_dim must be divisible by model.fusion_heads")
+    if cfg.temporal == "transformer" and cfg.hidden_size % cfg.transformer_heads:
+        raise ConfigError("model.hidden_size must be divisible by model.transformer_heads")
+
+
+# --- end issue 4 ---
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where training sentences come from.
 
     Attributes:
-        source: ``"synth"`` (the synthetic signer, :mod:`cslr.pose.synth`) or ``"islr"`` (isolated signs
-            from a Kaggle-ISLR ``.npz`` bundle stitched into sentences, :mod:`cslr.data.datasets`).
-        path: the ``.npz`` bundle for ``islr``; a relative path is resolved against the working directory,
-            then against ``$CSLR_SHARED_DATA``.
+        source: ``"synth"`` (the synthetic signer, :mod:`cslr.pose.synth`), ``"islr"`` (isolated signs
+            from a Kaggle-ISLR ``.npz`` bundle stitched into sentences, :mod:`cslr.data.datasets`),
+            ``"islr-kaggle"`` (the Kaggle folder: ``train.csv`` + ``train_landmark_files/``, stitched),
+            or a continuous corpus: ``"manifest"`` (CSV/JSONL), ``"phoenix2014"``, ``"phoenix2014t"``,
+            ``"csl-daily"`` (their release layouts, :mod:`cslr.data.corpora`).
+        path: the ``.npz`` bundle for ``islr``, the manifest file, or the corpus root folder; a relative
+            path is resolved against the working directory, then against ``$CSLR_SHARED_DATA``.
+        cache_dir: keypoint cache written by ``cslr extract`` (one ``.npz`` per item) for corpora whose
+            media are videos or frame folders; empty: ``<path's folder>/keypoints``.
+        stitch: stitch the items of a ``manifest`` into sentences (isolated-sign manifests); the
+            ``islr`` sources are always stitched.
+        restitch: draw fresh stitched training sentences every epoch (seeded by seed and epoch).
+        aug_rotate_deg, aug_scale, aug_jitter, aug_hand_dropout, aug_speed: training augmentation of
+            the normalised keypoints: in-plane rotation up to +-degrees, scaling by up to +-fraction,
+            Gaussian noise std, probability of dropping one hand for a stretch of frames, and time
+            stretch by up to +-fraction (0 disables each).
         num_glosses: vocabulary size of the synthetic signer.
         train_sentences, dev_sentences, test_sentences: sentences generated or stitched per split.
         min_signs, max_signs: signs per sentence (inclusive).
@@ -105,6 +180,16 @@ class DataConfig:
     dev_signers: int = 2
     test_signers: int = 4
     seed: int = 0
+    # --- issue 3 (training on real datasets) ---
+    cache_dir: str = ""
+    stitch: bool = False
+    restitch: bool = False
+    aug_rotate_deg: float = 0.0
+    aug_scale: float = 0.0
+    aug_jitter: float = 0.0
+    aug_hand_dropout: float = 0.0
+    aug_speed: float = 0.0
+    # --- end issue 3 ---
 
     def __post_init__(self) -> None:
         if self.source not in DATA_SOURCES:
@@ -122,7 +207,11 @@ class TrainConfig:
         batch_size: sentences per step.
         lr: peak learning rate (reached after warm-up, then cosine decay to ``lr * min_lr_ratio``).
         weight_decay: decoupled weight decay (AdamW) or L2 (Adam).
-        optimizer: ``"adam"`` or ``"adamw"``.
+        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (with ``momentum``).
+        scheduler: ``"cosine"`` (to ``lr * min_lr_ratio``), ``"multistep"`` (times ``gamma`` at each
+            epoch in ``milestones``, as CorrNet/VAC do) or ``"constant"``; all after the warm-up.
+        milestones, gamma: the ``multistep`` schedule.
+        momentum: SGD momentum.
         warmup_steps: linear warm-up steps.
         min_lr_ratio: floor of the cosine schedule as a fraction of ``lr``.
         grad_clip: max global gradient norm (0 disables clipping).
@@ -131,6 +220,10 @@ class TrainConfig:
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         eval_every: evaluate on dev every this many epochs (the last epoch is always evaluated).
         stop_wer: stop early once dev WER is at or below this (None: always run every epoch).
+        amp: mixed precision: ``"auto"`` (fp16 + GradScaler on CUDA, off on CPU), ``"off"``, ``"fp16"``
+            (CUDA only) or ``"bf16"`` (autocast, CPU or CUDA).
+        save_every_steps: also write a resumable checkpoint every this many steps (0: at epoch ends).
+        keep_checkpoints: resumable checkpoints kept (the newest), besides ``best.pt``.
     """
 
     epochs: int = 30
@@ -146,10 +239,25 @@ class TrainConfig:
     device: str = "cpu"
     eval_every: int = 1
     stop_wer: float | None = None
+    # --- issue 3 (training on real datasets) ---
+    scheduler: str = "cosine"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.2
+    momentum: float = 0.9
+    amp: str = "auto"
+    save_every_steps: int = 0
+    keep_checkpoints: int = 5
+    # --- end issue 3 ---
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.scheduler not in SCHEDULERS:
+            raise ConfigError(f"train.scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"train.amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if self.keep_checkpoints < 1 or self.save_every_steps < 0:
+            raise ConfigError("train.keep_checkpoints must be >= 1 and train.save_every_steps >= 0")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("train.epochs and train.batch_size must be >= 1 and train.lr > 0")
 
