@@ -295,20 +295,31 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override a config value, e.g. --set train.epochs=5 (repeatable)",
     )
+    p.add_argument(  # issue 3
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue a run: from CHECKPOINT, or (no value) the newest checkpoint in the output folder",
+    )
     p.set_defaults(handler=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
     import logging
+    import os
 
     from cslr.config import load_config, parse_override
     from cslr.train.trainer import run_training
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     output_dir = args.output_dir or f"runs/{load_config(args.config).name}"
-    result = run_training(args.config, output_dir, dict(parse_override(o) for o in args.overrides))
-    test = "-" if result.test is None else f"{result.test.wer:.4f}"
-    print(f"best dev WER {result.best_dev_wer:.4f}, test WER {test}; checkpoint {result.best_checkpoint}")
+    overrides = dict(parse_override(o) for o in args.overrides)
+    result = run_training(args.config, output_dir, overrides, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) == 0:  # issue 3: one report under torchrun
+        test = "-" if result.test is None else f"{result.test.wer:.4f}"
+        print(f"best dev WER {result.best_dev_wer:.4f}, test WER {test}; checkpoint {result.best_checkpoint}")
     return 0
 
 

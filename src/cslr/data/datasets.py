@@ -5,6 +5,16 @@ joined by natural pauses (a held last frame, a short rest with the hands out of 
 transition), with small jitter. Splits are made by signer (:func:`split_by_signer`) so that evaluation
 signers are never seen in training.
 
+Stitching is how the bundled default model is trained (``configs/asl-default.yaml``): Google's isolated
+ISLR clips become sentences of 1-6 signs of one signer, with ``data.restitch`` drawing new sentences every
+epoch (seeded by ``data.seed`` and the epoch, so a resumed run sees the same ones); see
+``docs/training.md``.
+
+Continuous corpora (manifest, PHOENIX-2014/-T, CSL-Daily; :mod:`cslr.data.corpora`) keep their own
+splits; their keypoints come from the files themselves or from the ``cslr extract`` cache.
+Training augmentation (:class:`Augment`) acts on the normalised features with torch's random generator,
+so resuming a run with restored RNG states replays it exactly.
+
 Frame rate: the ISLR phone recordings are ~30 fps while the live pipeline and the synthetic signer run
 at 25 fps (``DEFAULT_FPS``). :func:`load_islr` resamples every clip to 25 fps so a trained model sees
 the same temporal scale in training and in serving.
@@ -12,10 +22,12 @@ the same temporal scale in training and in serving.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +35,11 @@ import torch
 from torch.utils.data import Dataset
 
 from cslr.config import DataConfig
+from cslr.data.corpora import ISOLATED_CORPORA, CorpusItem, cache_name, load_corpus
 from cslr.data.vocab import Vocabulary
 from cslr.decode.ctc import BLANK_ID
-from cslr.pose.keypoints import BODY, DEFAULT_FPS, Keypoints, preprocess
+from cslr.pose.io import load_keypoints
+from cslr.pose.keypoints import BODY, DEFAULT_FPS, LEFT_HAND, RIGHT_HAND, Keypoints, preprocess
 from cslr.pose.synth import SyntheticSigner, make_corpus
 
 ISLR_FPS = 30.0  # Kaggle ISLR phone recordings
@@ -79,24 +93,38 @@ class Batch:
 
 
 class KeypointSequenceDataset(Dataset):
-    """Items ``(features (T, F) float32, gloss ids (S,) int64)``; features are computed once, up front."""
+    """Items ``(features (T, F) float32, gloss ids (S,) int64)``; features are computed once, up front.
 
-    def __init__(self, items: Sequence[tuple[np.ndarray, Sequence[int]]]) -> None:
+    ``transform`` (e.g. :class:`Augment`) is applied to the features each time an item is read.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[tuple[np.ndarray, Sequence[int]]],
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         self.items = [
             (torch.as_tensor(f, dtype=torch.float32), torch.as_tensor(list(g), dtype=torch.long))
             for f, g in items
         ]
+        self.transform = transform
 
     @classmethod
-    def from_sentences(cls, sentences: Sequence[Sentence], vocab: Vocabulary) -> KeypointSequenceDataset:
+    def from_sentences(
+        cls,
+        sentences: Sequence[Sentence],
+        vocab: Vocabulary,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> KeypointSequenceDataset:
         """Preprocess each sentence's keypoints (:func:`preprocess`) and encode its glosses."""
-        return cls([(preprocess(s.keypoints), vocab.encode(s.glosses)) for s in sentences])
+        return cls([(preprocess(s.keypoints), vocab.encode(s.glosses)) for s in sentences], transform)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.items[index]
+        features, targets = self.items[index]
+        return (features if self.transform is None else self.transform(features)), targets
 
 
 def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Batch:
@@ -128,12 +156,13 @@ def resample(kp: Keypoints, fps: float) -> Keypoints:
 
 
 def resolve_data_path(path: str | Path) -> Path:
-    """``path`` if it exists, else relative to ``$CSLR_SHARED_DATA``; ``FileNotFoundError`` if neither."""
+    """``path`` (file or folder) if it exists, else relative to ``$CSLR_SHARED_DATA``; else
+    ``FileNotFoundError``."""
     candidates = [Path(path)]
     if os.environ.get(DATA_ENV) and not Path(path).is_absolute():
         candidates.append(Path(os.environ[DATA_ENV]) / path)
     for candidate in candidates:
-        if candidate.is_file():
+        if str(path) and candidate.exists():
             return candidate
     raise FileNotFoundError(f"data file not found: {path} (relative paths are also tried under ${DATA_ENV})")
 
@@ -262,13 +291,167 @@ def synth_sentences(
 
 
 def build_splits(cfg: DataConfig) -> tuple[list[Sentence], list[Sentence], list[Sentence]]:
-    """Train, dev and test sentences for a data config (synthetic, or stitched ISLR split by signer)."""
+    """Train, dev and test sentences for a data config (see :func:`build_training_data`)."""
+    data = build_training_data(cfg)
+    return data.train, data.dev, data.test
+
+
+# --- issue 3: corpora, re-stitching, augmentation ---
+
+
+@dataclass
+class TrainingData:
+    """The sentences of one recipe, and the isolated training signs when the sentences are stitched.
+
+    Attributes:
+        train, dev, test: sentences per split.
+        pool: isolated training signs (empty unless stitched); :meth:`train_for_epoch` re-stitches them.
+    """
+
+    train: list[Sentence]
+    dev: list[Sentence]
+    test: list[Sentence]
+    pool: list[IsolatedSign] = field(default_factory=list)
+
+    def train_for_epoch(self, cfg: DataConfig, epoch: int) -> list[Sentence]:
+        """Epoch ``epoch``'s training sentences: fresh ones (seeded by seed and epoch) with
+        ``cfg.restitch``, else always :attr:`train`."""
+        if not cfg.restitch or not self.pool or epoch == 0:
+            return self.train
+        rng = np.random.default_rng([cfg.seed, epoch])
+        return stitch_isolated(self.pool, cfg.train_sentences, rng, cfg.min_signs, cfg.max_signs)
+
+
+def build_training_data(cfg: DataConfig) -> TrainingData:
+    """Sentences for a data config: synthetic, stitched isolated signs split by signer, or a corpus."""
     rng = np.random.default_rng(cfg.seed)
     sizes = (cfg.train_sentences, cfg.dev_sentences, cfg.test_sentences)
     if cfg.source == "synth":
         signer = SyntheticSigner(cfg.num_glosses, seed=cfg.seed)
-        return tuple(synth_sentences(signer, n, rng, cfg) for n in sizes)  # type: ignore[return-value]
-    parts = split_by_signer(load_islr(cfg.path), cfg.dev_signers, cfg.test_signers, cfg.seed)
-    return tuple(  # type: ignore[return-value]
-        stitch_isolated(p, n, rng, cfg.min_signs, cfg.max_signs) for p, n in zip(parts, sizes, strict=True)
+        train, dev, test = (synth_sentences(signer, n, rng, cfg) for n in sizes)
+        return TrainingData(train, dev, test)
+    if cfg.source == "islr":
+        signs = load_islr(cfg.path)
+        return _stitched(split_by_signer(signs, cfg.dev_signers, cfg.test_signers, cfg.seed), cfg)
+    items = load_corpus(cfg.source, resolve_data_path(cfg.path))
+    cache = corpus_cache_dir(cfg)
+    if cfg.source in ISOLATED_CORPORA or cfg.stitch:
+        signs = isolated_signs(items, cache)
+        if all(item.split == "train" for item in items):
+            return _stitched(split_by_signer(signs, cfg.dev_signers, cfg.test_signers, cfg.seed), cfg)
+        by_split = [[s for s, i in zip(signs, items, strict=True) if i.split == n] for n in SPLITS]
+        return _stitched((by_split[0], by_split[1], by_split[2]), cfg)
+    signers = _signer_ids(items)
+    parts = [
+        [Sentence(load_item_keypoints(i, cache), i.glosses, signers[i.signer]) for i in items if i.split == n]
+        for n in SPLITS
+    ]
+    return TrainingData(parts[0], parts[1], parts[2])
+
+
+SPLITS = ("train", "dev", "test")
+
+
+def _stitched(
+    parts: tuple[list[IsolatedSign], list[IsolatedSign], list[IsolatedSign]], cfg: DataConfig
+) -> TrainingData:
+    rng = np.random.default_rng(cfg.seed)
+    sizes = (cfg.train_sentences, cfg.dev_sentences, cfg.test_sentences)
+    train, dev, test = (
+        stitch_isolated(p, n, rng, cfg.min_signs, cfg.max_signs) if p and n else []
+        for p, n in zip(parts, sizes, strict=True)
     )
+    return TrainingData(train, dev, test, list(parts[0]))
+
+
+def corpus_cache_dir(cfg: DataConfig) -> Path:
+    """Where extracted keypoints of a corpus live: ``cfg.cache_dir``, else ``keypoints/`` beside the
+    manifest or inside the corpus folder."""
+    if cfg.cache_dir:
+        return Path(cfg.cache_dir)
+    root = resolve_data_path(cfg.path)
+    return (root.parent if root.is_file() else root) / "keypoints"
+
+
+def load_item_keypoints(item: CorpusItem, cache_dir: Path, fps: float = DEFAULT_FPS) -> Keypoints:
+    """An item's keypoints at ``fps``: read from its keypoint file, or from the extraction cache.
+
+    Raises:
+        FileNotFoundError: a video or frame folder not yet extracted (the message says how).
+    """
+    if item.is_keypoints:
+        parquet = item.media.suffix.lower() == ".parquet"
+        return resample(load_keypoints(item.media, ISLR_FPS if parquet else None), fps)
+    cached = cache_dir / cache_name(item.id)
+    if not cached.is_file():
+        raise FileNotFoundError(
+            f"no keypoints for {item.id} in {cache_dir}: run `cslr extract <dataset> -o {cache_dir}` first"
+        )
+    return resample(load_keypoints(cached), fps)
+
+
+def isolated_signs(items: Sequence[CorpusItem], cache_dir: Path) -> list[IsolatedSign]:
+    """One :class:`IsolatedSign` per single-gloss item (signers numbered in sorted name order)."""
+    signers = _signer_ids(items)
+    bad = [i.id for i in items if len(i.glosses) != 1]
+    if bad:
+        raise ValueError(f"stitching needs one gloss per item; {bad[0]} has {len(bad)} offenders")
+    return [IsolatedSign(load_item_keypoints(i, cache_dir), i.glosses[0], signers[i.signer]) for i in items]
+
+
+def _signer_ids(items: Sequence[CorpusItem]) -> dict[str, int]:
+    return {name: k for k, name in enumerate(sorted({i.signer for i in items}))}
+
+
+FEATURE_CHANNELS = 4  # x, y, z, conf per point in the model features
+HAND_POINTS = (LEFT_HAND, RIGHT_HAND)
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Random training augmentation of features ``(T, 300)``, drawn from torch's global generator.
+
+    Rotation (in-plane, about the mid-shoulder origin), scaling and Gaussian jitter act on detected
+    points only; hand dropout hides one hand (conf 0) for a random stretch of at least a quarter of
+    the sequence; speed resamples time (nearest frame) by a random factor.
+    """
+
+    rotate_deg: float = 0.0
+    scale: float = 0.0
+    jitter: float = 0.0
+    hand_dropout: float = 0.0
+    speed: float = 0.0
+
+    @classmethod
+    def from_config(cls, cfg: DataConfig) -> Augment | None:
+        """The augmentation of ``cfg``, or None when every amount is 0."""
+        aug = cls(cfg.aug_rotate_deg, cfg.aug_scale, cfg.aug_jitter, cfg.aug_hand_dropout, cfg.aug_speed)
+        return aug if any(dataclasses.astuple(aug)) else None
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        x = features.reshape(len(features), -1, FEATURE_CHANNELS).clone()
+        seen = (x[..., 3:] > 0).to(x.dtype)
+        xy = x[..., :2]
+        if self.rotate_deg or self.scale:
+            angle = math.radians(self.rotate_deg) * (2 * torch.rand(()) - 1)
+            factor = 1 + self.scale * (2 * torch.rand(()) - 1)
+            cos, sin = torch.cos(angle) * factor, torch.sin(angle) * factor
+            x_new, y_new = cos * xy[..., 0] - sin * xy[..., 1], sin * xy[..., 0] + cos * xy[..., 1]
+            x[..., :2] = torch.stack([x_new, y_new], -1)
+            x[..., 2] = x[..., 2] * factor
+        if self.jitter:
+            x[..., :3] += self.jitter * torch.randn_like(x[..., :3])
+        x[..., :3] *= seen
+        if self.hand_dropout and len(x) > 1 and float(torch.rand(())) < self.hand_dropout:
+            hand = HAND_POINTS[int(torch.randint(2, ()))]
+            span = int(torch.randint(max(1, len(x) // 4), len(x) + 1, ()))
+            start = int(torch.randint(0, len(x) - span + 1, ()))
+            x[start : start + span, hand] = 0.0
+        if self.speed and len(x) > 1:
+            factor = 1 + self.speed * (2 * float(torch.rand(())) - 1)
+            n = max(1, round(len(x) / factor))
+            x = x[torch.linspace(0, len(x) - 1, n).round().long()]
+        return x.reshape(len(x), -1)
+
+
+# --- end issue 3 ---

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -9,8 +10,16 @@ from cslr.decode.ctc import BLANK_ID
 
 BLANK_TOKEN = "<blank>"
 SPECIAL_TOKENS = (BLANK_TOKEN,)
+# Corpus annotation markers that are not signs (PHOENIX: __ON__, __OFF__, __EMOTION__, __PU__,
+# __LEFTHAND__); removed from transcripts before training and scoring, as the PHOENIX scorer does.
+CORPUS_MARKER = re.compile(r"^__[A-Z]+__$")
 
-__all__ = ["BLANK_ID", "BLANK_TOKEN", "SPECIAL_TOKENS", "Vocabulary"]
+__all__ = ["BLANK_ID", "BLANK_TOKEN", "CORPUS_MARKER", "SPECIAL_TOKENS", "Vocabulary", "clean_glosses"]
+
+
+def clean_glosses(glosses: Iterable[str]) -> list[str]:
+    """A transcript without corpus markers (``__ON__`` ...) and special tokens; glosses kept in order."""
+    return [g for g in glosses if g and g not in SPECIAL_TOKENS and not CORPUS_MARKER.match(g)]
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,7 @@ class Vocabulary:
     @classmethod
     def from_glosses(cls, glosses: Iterable[str]) -> Vocabulary:
         """Blank first, then the distinct ``glosses`` sorted, so the same set always gives the same ids."""
-        distinct = sorted(set(glosses) - set(SPECIAL_TOKENS))
+        distinct = sorted(set(clean_glosses(glosses)))
         return cls((BLANK_TOKEN, *distinct))
 
     @classmethod

@@ -2,7 +2,8 @@
 
 Two decoders share one result type, :class:`Hypothesis`:
 
-* :func:`greedy_decode` — best path: argmax per frame, collapse repeats, drop blanks.
+* :func:`greedy_decode` — best path: argmax per frame, collapse repeats, drop blanks. It is
+  :class:`StreamingGreedyDecoder` (the live decoder: chunks in, the past never re-decoded) fed at once.
 * :func:`beam_search` — CTC prefix beam search in log space, vectorised per frame with numpy, with
   token pruning (probability floor and top-k), optional n-gram language model (weight and insertion
   bonus) and n-best output. Timings and confidences of every returned hypothesis come from a Viterbi
@@ -78,31 +79,113 @@ class TokenLM(Protocol):
 
 
 def greedy_decode(log_probs: np.ndarray, blank_id: int = BLANK_ID) -> Hypothesis:
-    """Best-path decoding of ``log_probs`` ``(T, V)``: argmax per frame, collapse repeats, drop blanks."""
+    """Best-path decoding of ``log_probs`` ``(T, V)``: argmax per frame, collapse repeats, drop blanks.
+
+    :class:`StreamingGreedyDecoder` fed the whole ``(T, V)`` at once; ``score`` and ``acoustic_score``
+    are the best path's log-probability.
+    """
     log_probs = np.asarray(log_probs, dtype=np.float32)
     if log_probs.ndim != 2:
         raise ValueError(f"log_probs must be (T, V), got {log_probs.shape}")
-    if log_probs.shape[0] == 0:
-        return Hypothesis((), (), (), (), 0.0)
-    best = log_probs.argmax(axis=1)
-    best_lp = log_probs[np.arange(len(best)), best]
-    ids: list[int] = []
-    confs: list[float] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    run_start = 0
-    for t in range(1, len(best) + 1):
-        if t < len(best) and best[t] == best[run_start]:
-            continue
-        token = int(best[run_start])
-        if token != blank_id:
-            ids.append(token)
-            confs.append(float(np.exp(best_lp[run_start:t]).mean()))
-            starts.append(run_start)
-            ends.append(t)
-        run_start = t
-    score = float(best_lp.sum())
-    return Hypothesis(tuple(ids), tuple(confs), tuple(starts), tuple(ends), score, acoustic_score=score)
+    decoder = StreamingGreedyDecoder(blank_id)
+    decoder.push(log_probs)
+    return decoder.hypothesis()
+
+
+@dataclass(frozen=True)
+class TokenSpan:
+    """One emitted label: steps ``[start, end)`` (counted from the decoder's reset) and mean posterior."""
+
+    token: int
+    start: int
+    end: int
+    confidence: float
+
+
+class StreamingGreedyDecoder:
+    """Best-path CTC decoding, incremental: log-probabilities arrive a chunk at a time, the past is
+    never re-decoded.
+
+    Feeding ``(T, V)`` in any split gives exactly the labels and frames of one push of the whole (and
+    the same confidences and score up to float rounding): each chunk only extends or closes the
+    current run of equal argmax tokens. :meth:`take` hands the labels so far to the caller.
+
+    Args:
+        blank_id: index of the CTC blank.
+    """
+
+    def __init__(self, blank_id: int = BLANK_ID) -> None:
+        self.blank_id = blank_id
+        self.reset()
+
+    def reset(self) -> None:
+        """Start from step 0 with nothing decoded."""
+        self.steps = 0  # log-prob frames consumed
+        self.score = 0.0  # log-probability of the best path over every step consumed
+        self._closed: list[TokenSpan] = []
+        self._run_token = -1
+        self._run_start = 0
+        self._run_prob_sum = 0.0
+        self._last_label_end = 0  # step after the last non-blank frame
+
+    def push(self, log_probs: np.ndarray) -> None:
+        """Consume the next ``(n, V)`` log-probabilities (one pass over the runs of equal argmax)."""
+        log_probs = np.asarray(log_probs)
+        n = len(log_probs)
+        if n == 0:
+            return
+        best = log_probs.argmax(axis=1)
+        best_lp = log_probs[np.arange(n), best]
+        self.score += float(best_lp.sum())
+        starts = np.flatnonzero(np.diff(best, prepend=-1))  # first step of each run
+        sums = np.add.reduceat(np.exp(best_lp.astype(np.float64)), starts)
+        ends = (starts[1:] + self.steps).tolist() + [self.steps + n]
+        for token, end, prob_sum in zip(best[starts].tolist(), ends, sums.tolist(), strict=True):
+            if token != self._run_token:  # the run before ends at self.steps
+                self._close_run()
+                self._run_token, self._run_start, self._run_prob_sum = token, self.steps, 0.0
+            self._run_prob_sum += prob_sum
+            self.steps = end
+            if token != self.blank_id:
+                self._last_label_end = end
+
+    def _open_span(self) -> TokenSpan | None:
+        """The current run as a label (None when it is blank or there is none)."""
+        if self._run_token < 0 or self._run_token == self.blank_id:
+            return None
+        count = self.steps - self._run_start
+        return TokenSpan(self._run_token, self._run_start, self.steps, self._run_prob_sum / count)
+
+    def _close_run(self) -> None:
+        if (span := self._open_span()) is not None:
+            self._closed.append(span)
+
+    def spans(self) -> list[TokenSpan]:
+        """Labels not yet taken: the closed ones and the open run (which may still grow)."""
+        open_span = self._open_span()
+        return [*self._closed, open_span] if open_span is not None else list(self._closed)
+
+    def take(self) -> list[TokenSpan]:
+        """Return and forget every label so far, the open run included (the next frame starts a new run)."""
+        spans = self.spans()
+        self._closed = []
+        if self._run_token != self.blank_id:
+            self._run_token = -1
+        return spans
+
+    def trailing_blank_steps(self) -> int:
+        """Steps since the last non-blank frame (all steps when none was seen)."""
+        return self.steps - self._last_label_end
+
+    def hypothesis(self) -> Hypothesis:
+        """The labels not yet taken as a :class:`Hypothesis`; ``score`` and ``acoustic_score`` are the
+        best path's log-probability over every step since :meth:`reset`."""
+        spans = self.spans()
+        return Hypothesis(
+            tuple(s.token for s in spans), tuple(s.confidence for s in spans),
+            tuple(s.start for s in spans), tuple(s.end for s in spans), self.score,
+            acoustic_score=self.score,
+        )
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ def pool_full(x: torch.Tensor, stride: int) -> torch.Tensor:
 
 def _encoder_lstm(model: CSLRModel) -> nn.LSTM:
     """The LSTM inside either temporal encoder."""
+    if model.cfg.streams != ("pose",):  # issue 4: the exported graphs take pose features only
+        raise TypeError(f"export supports pose-only models, this one has streams {model.cfg.streams}")
     encoder = model.encoder
     if not isinstance(encoder, BiLSTMEncoder | CausalLSTMEncoder):
         raise TypeError(f"cannot export temporal encoder {type(encoder).__name__}")

@@ -1,5 +1,10 @@
 """Live captions: merge the glosses of overlapping recognition windows into sentences.
 
+The one home of caption logic: :class:`cslr.stream.session.Stream` keeps a :class:`CaptionState` per
+connection and feeds it every model step (a sliding window, or in chunk mode the streaming decoder's
+reading of the utterance so far); its partial and final captions are this module's pending glosses and
+committed sentences.
+
 The state is an explicit frozen :class:`CaptionState`; every function returns a new one (one state per
 live connection, nothing global). Glosses carry absolute frame spans, which is what makes merging safe:
 
@@ -23,11 +28,12 @@ DEFAULT_PAUSE_FRAMES = 25  # one second at 25 fps with no new gloss ends a sente
 
 @dataclass(frozen=True)
 class TimedGloss:
-    """A gloss with its absolute frame span ``[start, end)``."""
+    """A gloss with its absolute frame span ``[start, end)`` and the decoder's confidence in it."""
 
     gloss: str
     start: int
     end: int
+    confidence: float = 1.0
 
 
 @dataclass(frozen=True)

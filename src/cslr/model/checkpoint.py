@@ -65,7 +65,7 @@ def load_checkpoint(
     try:
         cfg = config_from_dict(payload["config"])
         vocab = Vocabulary.from_list(payload["vocab"])
-        model = CSLRModel(cfg.model)
+        model = CSLRModel(cfg.model, pretrained=False)  # issue 4: the saved weights follow
         model.load_state_dict(payload["state_dict"])
     except (ValueError, KeyError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"{path}: inconsistent checkpoint: {exc}") from exc

@@ -1,4 +1,4 @@
-"""Temporal encoders: a bidirectional LSTM for offline use, a causal LSTM for live streaming.
+"""Temporal encoders: a bidirectional LSTM or a Transformer for offline use, a causal LSTM for live streaming.
 
 Both map ``(B, T, D)`` features and ``(B,)`` lengths to ``(B, T, output_dim)``. The causal encoder also has
 ``forward_chunk(x, state) -> (y, new_state)`` with the state an explicit tuple of tensors ``(h, c)``; feeding
@@ -7,6 +7,8 @@ the past.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -82,11 +84,69 @@ class CausalLSTMEncoder(TemporalEncoder):
         return out, (h, c)
 
 
-TEMPORAL_ENCODERS: dict[str, type[TemporalEncoder]] = {"bilstm": BiLSTMEncoder, "causal": CausalLSTMEncoder}
+# --- issue 4 (two-stream model): Transformer encoder ---
+FEEDFORWARD_FACTOR = 4  # transformer feed-forward width = this x hidden
+POSITION_BASE = 10000.0  # sinusoidal position encoding wavelength base
 
 
-def build_temporal(name: str, input_dim: int, hidden: int, layers: int, dropout: float) -> TemporalEncoder:
-    """The encoder registered under ``name`` (see ``TEMPORAL_ENCODERS``)."""
+def sinusoidal_positions(length: int, dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``(length, dim)`` sine/cosine position encodings (Vaswani et al.); odd ``dim`` drops the last cosine."""
+    pos = torch.arange(length, dtype=torch.float32, device=device)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, device=device) * (-math.log(POSITION_BASE) / dim))
+    out = torch.zeros(length, dim, device=device)
+    out[:, 0::2] = torch.sin(pos * freq)
+    out[:, 1::2] = torch.cos(pos * freq)[:, : dim // 2]
+    return out
+
+
+class TransformerEncoder(TemporalEncoder):
+    """Pre-norm Transformer encoder over the whole (padded) sequence; padding is masked out of attention.
+
+    Args:
+        input_dim: features per step.
+        hidden: model width (output width too).
+        layers: encoder layers.
+        dropout: dropout in attention and feed-forward.
+        heads: attention heads (``hidden`` must divide by it).
+    """
+
+    def __init__(self, input_dim: int, hidden: int, layers: int, dropout: float, heads: int = 4) -> None:
+        super().__init__()
+        self.proj = nn.Linear(input_dim, hidden)
+        layer = nn.TransformerEncoderLayer(
+            hidden, heads, FEEDFORWARD_FACTOR * hidden, dropout, activation="gelu", batch_first=True,
+            norm_first=True,
+        )  # fmt: skip
+        self.encoder = nn.TransformerEncoder(
+            layer, layers, norm=nn.LayerNorm(hidden), enable_nested_tensor=False
+        )
+        self.output_dim = hidden
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(B, T, D)``, lengths ``(B,)`` -> ``(B, T, hidden)`` (zeros after each length)."""
+        t = x.shape[1]
+        pad = torch.arange(t, device=x.device)[None] >= lengths.to(x.device)[:, None]  # (B, T)
+        h = self.proj(x) + sinusoidal_positions(t, self.output_dim, x.device).to(x.dtype)
+        out = self.encoder(h, src_key_padding_mask=pad)
+        return out.masked_fill(pad[..., None], 0.0)
+
+
+TEMPORAL_ENCODERS: dict[str, type[TemporalEncoder]] = {
+    "bilstm": BiLSTMEncoder,
+    "causal": CausalLSTMEncoder,
+    "transformer": TransformerEncoder,
+}
+
+
+def build_temporal(
+    name: str, input_dim: int, hidden: int, layers: int, dropout: float, heads: int = 4
+) -> TemporalEncoder:
+    """The encoder registered under ``name`` (see ``TEMPORAL_ENCODERS``); ``heads``: transformer only."""
     if name not in TEMPORAL_ENCODERS:
         raise ValueError(f"unknown temporal encoder {name!r}; choose from {sorted(TEMPORAL_ENCODERS)}")
-    return TEMPORAL_ENCODERS[name](input_dim, hidden, layers, dropout)
+    if name == "transformer":
+        return TransformerEncoder(input_dim, hidden, layers, dropout, heads)
+    return TEMPORAL_ENCODERS[name](input_dim, hidden, layers, dropout)  # type: ignore[call-arg]
+
+
+# --- end issue 4 ---

@@ -3,14 +3,15 @@
 The shared, stateless :class:`~cslr.stream.recognizer.Recognizer` holds the model; a ``Stream`` holds
 everything that belongs to one signer. Two modes:
 
-* ``chunk`` — causal models only. Every ``chunk_frames`` frames the new features go through
-  ``model.forward_chunk`` with the LSTM state carried over, and :class:`StreamingGreedyDecoder` extends
-  the hypothesis; nothing in the past is run or decoded again.
+* ``chunk`` — causal models only. Every ``chunk_frames`` frames the new features go through the
+  recognizer's ``forward_chunk`` (PyTorch or ONNX Runtime) with the LSTM state carried over, and
+  :class:`~cslr.decode.ctc.StreamingGreedyDecoder` extends the hypothesis; nothing in the past is run
+  or decoded again.
 * ``window`` — any model. Every ``window_stride`` frames the last ``clip_length`` frames are
-  recognised afresh (the original spec's 64/32 sliding window); glosses that start after the last
-  accepted one are appended.
+  recognised afresh (the original spec's 64/32 sliding window) and merged into the caption.
 
-Either way glosses accumulate into an *utterance*, shown as a ``partial`` caption; after
+Either way the glosses go into the stream's :class:`~cslr.language.captions.CaptionState` (the caption
+buffer): its pending glosses are the *utterance*, shown as a ``partial`` caption; after
 ``endpoint_frames`` frames without a new gloss (or on :meth:`Stream.finish`) the utterance is committed
 as a ``final`` caption and a new one begins. The model work itself is done by the caller
 (:mod:`cslr.stream.batch`) so that it can be batched across streams: ``next_chunk`` / ``next_window``
@@ -22,14 +23,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
-from cslr.language.grammar import RULES, glosses_to_english
-from cslr.model.temporal import LSTMState
+from cslr.decode.ctc import StreamingGreedyDecoder
+from cslr.export.runtime import ChunkState
+from cslr.language import captions
+from cslr.language.captions import CaptionState, TimedGloss
+from cslr.language.grammar import RULES, Lang
 from cslr.pose.keypoints import FEATURE_DIM, NUM_POINTS, Keypoints, preprocess
-from cslr.stream.decoder import StreamingGreedyDecoder, TokenSpan
 from cslr.stream.features import DEFAULT_LOOKAHEAD, FeatureStream
 from cslr.stream.recognizer import Recognizer, Segment
 
@@ -143,14 +146,14 @@ class Stream:
             cfg = self.config
             self.features = FeatureStream(cfg.lookahead_frames, cfg.fps)
             self.decoder = StreamingGreedyDecoder()
-            self.state: LSTMState | None = None
+            self.state: ChunkState | None = None
+            self.captions = CaptionState(lang=cast(Lang, cfg.sign_language), pause_frames=cfg.endpoint_frames)
             self.received = 0  # input frames accepted (dropped ones included)
             self.dropped = 0
             self._seen = -1  # newest input frame that went into a model step
             self._drops: list[tuple[int, int]] = []  # (kept frame index, frames dropped before it)
             self._finishing = False  # finish() was called
             self._flushing = False  # the step in progress consumes everything (started after finish())
-            self._utterance: list[Segment] = []
             self._utterance_index = 0
             self._timings: dict[str, float] = {}
             # window mode: frames from input index _window_start on; the next window ends at _window_due
@@ -159,7 +162,6 @@ class Stream:
             self._window_start = 0
             self._window_due = cfg.clip_length
             self._current_window = (0, 0)
-            self._last_gloss_end = 0  # input frame after the last accepted gloss (de-duplication)
 
     def accept(self, xyz: np.ndarray, conf: np.ndarray) -> int:
         """Append keypoint frames ``xyz (n, 75, 3)``, ``conf (n, 75)``.
@@ -255,17 +257,20 @@ class Stream:
             self._timings["features"] = (time.perf_counter() - start) * 1000.0
             return rows
 
-    def push_chunk(
-        self, log_probs: np.ndarray, state: LSTMState | None, model_ms: float
-    ) -> list[StreamResult]:
+    def push_chunk(self, log_probs: np.ndarray, state: ChunkState | None, model_ms: float) -> list[StreamResult]:
         """Chunk mode: the model's output ``(t', V)`` and new state for the last :meth:`next_chunk`."""
         with self._lock:
             self.state = state
             start = time.perf_counter()
             self.decoder.push(log_probs)
+            # the decoder's labels since the last commit are the whole utterance: they replace its reading
+            stride = self.stride
+            glosses = [self._timed(s.token, self._input_frame(s.start * stride),
+                                   self._input_frame(s.end * stride), s.confidence) for s in self.decoder.spans()]
+            now = self._input_frame(self.decoder.steps * stride)
+            self.captions = captions.add_window(self.captions, glosses, max(self.captions.committed_until, 0), now)
             self._timings.update(model=model_ms, ctc=(time.perf_counter() - start) * 1000.0)
-            ended = self.decoder.trailing_blank_steps() * self.stride >= self.config.endpoint_frames
-            return self._emit(ended)
+            return self._emit()
 
     def push_window(self, log_probs: np.ndarray, model_ms: float) -> list[StreamResult]:
         """Window mode: the model's output ``(T', V)`` for the last :meth:`next_window`."""
@@ -274,67 +279,59 @@ class Stream:
             hyp = self.recognizer.decode(log_probs)
             w0, w1 = self._current_window
             per_step = (w1 - w0) / max(len(log_probs), 1)
-            for token, s, e, c in zip(hyp.token_ids, hyp.start_frames, hyp.end_frames, hyp.confidences,
-                                      strict=True):
-                first, last = w0 + int(s * per_step), w0 + round(e * per_step)
-                if first >= self._last_gloss_end:
-                    self._utterance.append(self._segment(token, first, last, c))
-                    self._last_gloss_end = last
+            glosses = [self._timed(token, w0 + int(s * per_step), w0 + round(e * per_step), c)
+                       for token, s, e, c in zip(hyp.token_ids, hyp.start_frames, hyp.end_frames,
+                                                 hyp.confidences, strict=True)]
+            self.captions = captions.add_window(self.captions, glosses, w0, w1)
             self._timings.update(model=model_ms, ctc=(time.perf_counter() - start) * 1000.0)
             self._window_due += self.config.window_stride
             self._trim_window()
-            ended = w1 - self._last_gloss_end >= self.config.endpoint_frames
-            return self._emit(ended)
+            return self._emit()
 
     # ---------------------------------------------------------------- results
 
-    def _emit(self, ended: bool) -> list[StreamResult]:
+    def _emit(self) -> list[StreamResult]:
         """A partial result, or a final one when the utterance ended (or the input finished)."""
-        if self.config.mode == "chunk":
-            self._utterance.extend(self._spans_to_segments(self.decoder.take() if ended or self._flushing
-                                                           else []))
         finishing = self._flushing
-        if finishing or (ended and self._utterance):
-            result = self.result("final", end=finishing)
-            self._utterance, self._timings = [], {}
-            self._utterance_index += 1
-            if finishing:
-                self.reset()
-            return [result]
-        return [self.result("partial")]
+        if not (finishing or captions.is_endpoint(self.captions)):
+            return [self.result("partial")]
+        pending = self.captions.pending
+        start = time.perf_counter()
+        self.captions, sentence = captions.commit(self.captions)
+        self.decoder.take()  # chunk mode: the committed labels leave the decoder
+        result = self._result("final", pending, sentence, time.perf_counter() - start, end=finishing)
+        self._timings = {}
+        self._utterance_index += 1
+        if finishing:
+            self.reset()
+        return [result]
 
     def result(self, kind: Literal["partial", "final"] = "partial", end: bool = False) -> StreamResult:
-        """The current caption: committed glosses of this utterance plus (chunk mode) the open ones."""
+        """The current caption: the caption buffer's pending glosses (in chunk mode the open ones too)."""
         with self._lock:
-            segments = list(self._utterance)
-            if self.config.mode == "chunk":
-                segments += self._spans_to_segments(self.decoder.spans())
-            glosses = tuple(s.gloss for s in segments)
             start = time.perf_counter()
-            lang = self.config.sign_language
-            sentence = glosses_to_english(list(glosses), lang=lang) if glosses else ""  # type: ignore[arg-type]
-            timings = dict(self._timings, language=(time.perf_counter() - start) * 1000.0)
-            confidence = float(np.mean([s.confidence for s in segments])) if segments else 0.0
-            return StreamResult(kind, glosses, sentence, tuple(segments), round(confidence, 4),
-                                self._seen, self._utterance_index, self.dropped,
-                                {k: round(v, 3) for k, v in timings.items()}, end)
+            sentence = captions.partial_text(self.captions)
+            return self._result(kind, self.captions.pending, sentence, time.perf_counter() - start, end)
+
+    def _result(self, kind: Literal["partial", "final"], glosses: tuple[TimedGloss, ...], sentence: str,
+                language_s: float, end: bool) -> StreamResult:
+        fps = self.config.fps
+        segments = tuple(Segment(g.gloss, round(g.start / fps, TIME_DECIMALS), round(g.end / fps, TIME_DECIMALS),
+                                 round(g.confidence, 4)) for g in glosses)
+        timings = dict(self._timings, language=language_s * 1000.0)
+        confidence = float(np.mean([g.confidence for g in glosses])) if glosses else 0.0
+        return StreamResult(kind, tuple(g.gloss for g in glosses), sentence, segments, round(confidence, 4),
+                            self._seen, self._utterance_index, self.dropped,
+                            {k: round(v, 3) for k, v in timings.items()}, end)
 
     def is_endpoint(self) -> bool:
         """Whether the current utterance has ended (enough frames without a new gloss)."""
         with self._lock:
-            if self.config.mode == "chunk":
-                return self.decoder.trailing_blank_steps() * self.stride >= self.config.endpoint_frames
-            return self.received - self._last_gloss_end >= self.config.endpoint_frames
+            return captions.is_endpoint(self.captions)
 
-    def _spans_to_segments(self, spans: list[TokenSpan]) -> list[Segment]:
-        return [self._segment(s.token, self._input_frame(s.start * self.stride),
-                              self._input_frame(s.end * self.stride), s.confidence) for s in spans]
-
-    def _segment(self, token: int, first: int, last: int, confidence: float) -> Segment:
-        gloss = self.recognizer.vocab.tokens[token]
-        fps = self.config.fps
-        return Segment(gloss, round(first / fps, TIME_DECIMALS), round(last / fps, TIME_DECIMALS),
-                       round(float(confidence), 4))
+    def _timed(self, token: int, first: int, last: int, confidence: float) -> TimedGloss:
+        """A gloss of the vocabulary over input frames ``[first, last)``."""
+        return TimedGloss(self.recognizer.vocab.tokens[token], first, last, float(confidence))
 
     def _input_frame(self, kept: int) -> int:
         """Input frame index of the ``kept``-th frame that reached the model (drops accounted for)."""

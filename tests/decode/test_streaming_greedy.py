@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cslr.decode.ctc import greedy_decode
-from cslr.stream.decoder import StreamingGreedyDecoder
+from cslr.decode.ctc import StreamingGreedyDecoder, greedy_decode
 
 
 def random_log_probs(steps: int, vocab: int, seed: int) -> np.ndarray:
@@ -28,6 +27,16 @@ def test_streaming_equals_offline_greedy(split: int) -> None:
     assert online.start_frames == offline.start_frames
     assert online.end_frames == offline.end_frames
     np.testing.assert_allclose(online.confidences, offline.confidences, rtol=1e-5)
+    assert online.score == pytest.approx(offline.score, rel=1e-5)
+
+
+def test_greedy_score_is_the_best_path_log_probability() -> None:
+    lp = random_log_probs(50, 6, seed=3)
+    hyp = greedy_decode(lp)
+    assert hyp.score == hyp.acoustic_score == pytest.approx(float(lp.max(axis=1).sum()), rel=1e-6)
+    assert hyp.lm_score == 0.0
+    empty = greedy_decode(np.zeros((0, 6), np.float32))
+    assert empty.token_ids == () and empty.score == 0.0
 
 
 def test_take_hands_over_labels_once_and_counts_trailing_blanks() -> None:
