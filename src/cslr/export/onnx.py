@@ -128,7 +128,7 @@ def export_onnx(
     _save_with_metadata(full_sequence_onnx(model), out, vocab, model.cfg.stride, "full")
     chunk_path = None
     if model.streamable if chunk is None else chunk:
-        chunk_path = out.with_suffix(".chunk.onnx")
+        chunk_path = out.with_suffix(CHUNK_SUFFIX)
         _save_with_metadata(chunk_onnx(model), chunk_path, vocab, model.cfg.stride, "chunk")
     report = verify_onnx(model, out, chunk_path) if verify else ParityReport({})
     return OnnxExport(out, chunk_path, report)
@@ -165,10 +165,8 @@ def run_chunked(session: Any, features: np.ndarray, state: tuple[np.ndarray, np.
     """Stream ``features (1, T, F)`` through a chunk-graph session; returns ``(T', 1, V)``, last state."""
     pieces = []
     for start, end in chunk_bounds(features.shape[1], chunk):
-        feeds = {FEATURES: features[:, start:end], STATE_IN[0]: state[0], STATE_IN[1]: state[1]}
-        log_probs, h, c = session.run(None, feeds)
+        log_probs, state = chunk_step(session, features[:, start:end], state)
         pieces.append(log_probs)
-        state = (h, c)
     return np.concatenate(pieces, axis=0), state
 
 

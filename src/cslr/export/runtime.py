@@ -1,7 +1,9 @@
-"""ONNX Runtime inference for serving, with the ``log_probs`` interface of :class:`~cslr.stream.Recognizer`.
+"""ONNX Runtime inference for serving, with the interface of :class:`~cslr.stream.recognizer.Recognizer`.
 
 Selected with ``BACKEND=onnx`` (``ONNX_MODEL`` names an exported file; without it the served checkpoint is
-exported, and verified, into a cache folder on first start). ``DEVICE`` picks the execution provider
+exported, and verified, into a cache folder on first start). Whole sequences (files, window mode) run the
+full-sequence graph; live chunk mode runs the chunk graph (``*.chunk.onnx``, written for a causal model),
+with the LSTM state passed in and out as numpy arrays (:data:`ChunkState`), as the PyTorch path does. ``DEVICE`` picks the execution provider
 (``cuda`` needs ``onnxruntime-gpu``); ``USE_AMP`` has no effect here: mixed precision is a PyTorch feature,
 an fp32 graph runs in fp32.
 """
@@ -15,12 +17,12 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from cslr.data.vocab import Vocabulary
-from cslr.export.graphs import FEATURES
+from cslr.export.graphs import FEATURES, STATE_IN
 from cslr.model.network import CSLRModel
 
 log = logging.getLogger(__name__)
@@ -31,10 +33,34 @@ CACHE_ENV = "CSLR_CACHE_DIR"
 HASH_CHUNK = 1 << 20
 
 
-class LogProbsBackend(Protocol):
-    """Anything that maps features ``(T, F)`` to per-step log-posteriors ``(T', V)``."""
+CHUNK_SUFFIX = ".chunk.onnx"  # the chunk graph beside a full-sequence export (see cslr.export.onnx)
 
-    def log_probs(self, features: np.ndarray) -> np.ndarray: ...
+ChunkState = tuple[np.ndarray, np.ndarray]  # h, c: each (num_layers, B, hidden) float32
+
+
+class LogProbsBackend(Protocol):
+    """A way to run the model: per-step log-posteriors for whole sequences and for streaming chunks."""
+
+    def log_probs(self, features: np.ndarray) -> np.ndarray:
+        """Features ``(T, F)`` of one sequence → log-posteriors ``(T', V)``."""
+        ...
+
+    def log_probs_batch(self, features: list[np.ndarray]) -> list[np.ndarray]:
+        """Per sequence ``(T_i, F)`` (none empty) → ``(T'_i, V)``, batched where the backend can."""
+        ...
+
+    def forward_chunk(self, features: np.ndarray, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
+        """One streaming step of ``B`` streams: features ``(B, t, F)`` and state → ``(t', B, V)``, new state."""
+        ...
+
+
+def chunk_step(session: Any, features: np.ndarray, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
+    """Run a chunk-graph ONNX Runtime session once: ``(B, t, F)``, ``(h, c)`` → ``(t', B, V)``, ``(h', c')``."""
+    feeds = {FEATURES: np.ascontiguousarray(features, dtype=np.float32),
+             STATE_IN[0]: np.ascontiguousarray(state[0], dtype=np.float32),
+             STATE_IN[1]: np.ascontiguousarray(state[1], dtype=np.float32)}
+    log_probs, h, c = session.run(None, feeds)
+    return log_probs, (h, c)
 
 
 def select_providers(device: str, available: list[str]) -> list[str]:
@@ -54,15 +80,18 @@ def select_providers(device: str, available: list[str]) -> list[str]:
 
 
 class OnnxRuntimeBackend:
-    """Runs an exported full-sequence graph (see :mod:`cslr.export.onnx`) with ONNX Runtime.
+    """Runs exported graphs (see :mod:`cslr.export.onnx`) with ONNX Runtime.
 
     Args:
-        path: the ``.onnx`` file written by ``cslr export onnx``.
+        path: the full-sequence ``.onnx`` file written by ``cslr export onnx``.
         device: ``cpu``, ``cuda`` or ``auto``.
         threads: intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
+        chunk_path: the chunk graph (``*.chunk.onnx``) for live chunk mode; None: no streaming steps.
     """
 
-    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0) -> None:
+    def __init__(
+        self, path: str | Path, device: str = "auto", threads: int = 0, chunk_path: str | Path | None = None
+    ) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -71,14 +100,36 @@ class OnnxRuntimeBackend:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         self.path = Path(path)
+        self.chunk_path = Path(chunk_path) if chunk_path is not None else None
         self.providers = select_providers(device, ort.get_available_providers())
         self.session = ort.InferenceSession(str(self.path), options, providers=self.providers)
+        self.chunk_session = (None if self.chunk_path is None else
+                              ort.InferenceSession(str(self.chunk_path), options, providers=self.providers))
         self.device = "cuda" if self.session.get_providers()[0] == CUDA_PROVIDER else "cpu"
 
     def log_probs(self, features: np.ndarray) -> np.ndarray:
         """Per-step log-posteriors ``(T', V)`` for one sequence of features ``(T, F)`` (float32)."""
-        x = np.ascontiguousarray(features, dtype=np.float32)[None]
-        return np.asarray(self.session.run(None, {FEATURES: x})[0][:, 0])
+        return self.log_probs_batch([features])[0]
+
+    def log_probs_batch(self, features: list[np.ndarray]) -> list[np.ndarray]:
+        """Per sequence ``(T_i, F)`` → ``(T'_i, V)``; sequences of equal length share one run (the graph
+        serves unpadded batches only)."""
+        by_length: dict[int, list[int]] = {}
+        for i, f in enumerate(features):
+            by_length.setdefault(len(f), []).append(i)
+        out: list[np.ndarray] = [np.zeros(0)] * len(features)
+        for members in by_length.values():
+            x = np.ascontiguousarray(np.stack([features[i] for i in members]), dtype=np.float32)
+            lp = self.session.run(None, {FEATURES: x})[0]  # (T', B, V)
+            for row, i in enumerate(members):
+                out[i] = np.asarray(lp[:, row])
+        return out
+
+    def forward_chunk(self, features: np.ndarray, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
+        """One streaming step through the chunk graph: ``(B, t, F)``, ``(h, c)`` → ``(t', B, V)``, ``(h', c')``."""
+        if self.chunk_session is None:
+            raise RuntimeError(f"{self.path} was loaded without a chunk graph ({CHUNK_SUFFIX}): no live chunk mode")
+        return chunk_step(self.chunk_session, features, state)
 
 
 def _file_digest(path: Path) -> str:
@@ -104,31 +155,48 @@ def cache_dir() -> Path:
     return path
 
 
-def cached_export(model: CSLRModel, vocab: Vocabulary, checkpoint: Path) -> Path:
-    """The verified ONNX export of ``checkpoint`` (whose weights ``model`` holds), made once and reused."""
+def cached_export(model: CSLRModel, vocab: Vocabulary, checkpoint: Path) -> tuple[Path, Path | None]:
+    """The verified ONNX export of ``checkpoint`` (whose weights ``model`` holds), made once and reused:
+    the full-sequence graph, and for a causal model the chunk graph (kept in the cache's ``chunk/``)."""
     from cslr.export.onnx import export_onnx
 
-    target = cache_dir() / f"{checkpoint.stem}-{_file_digest(checkpoint)}.onnx"
-    if not target.is_file():
+    name = f"{checkpoint.stem}-{_file_digest(checkpoint)}.onnx"
+    target = cache_dir() / name
+    chunk_target = cache_dir() / "chunk" / name if model.streamable else None
+    if not target.is_file() or (chunk_target is not None and not chunk_target.is_file()):
         log.info("exporting %s to %s for ONNX Runtime", checkpoint, target)
         tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.onnx")
-        export_onnx(copy.deepcopy(model).cpu(), vocab, tmp, chunk=False)
+        written = export_onnx(copy.deepcopy(model).cpu(), vocab, tmp)
+        if chunk_target is not None and written.chunk_path is not None:
+            chunk_target.parent.mkdir(parents=True, exist_ok=True)
+            written.chunk_path.replace(chunk_target)
         tmp.replace(target)
-    return target
+    return target, chunk_target
 
 
 def onnx_backend_for(
     model: CSLRModel, vocab: Vocabulary, checkpoint: Path, onnx_model: Path | None, device: str
 ) -> OnnxRuntimeBackend:
-    """The ``BACKEND=onnx`` runtime: ``onnx_model`` if given (same vocabulary), else a cached export."""
+    """The ``BACKEND=onnx`` runtime: ``onnx_model`` if given (same vocabulary), else a cached export.
+
+    A causal model also gets its chunk graph (``onnx_model`` with ``.chunk.onnx``), so live chunk mode
+    runs on ONNX Runtime too; it must exist.
+    """
     from cslr.export.onnx import read_vocab
 
-    path = Path(onnx_model) if onnx_model else cached_export(model, vocab, checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"ONNX_MODEL not found: {path}")
-    if read_vocab(path) != vocab:
-        raise ValueError(f"{path} was exported from a model with another vocabulary than {checkpoint}")
-    return OnnxRuntimeBackend(path, device)
+    if onnx_model:
+        path = Path(onnx_model)
+        chunk_path = path.with_suffix(CHUNK_SUFFIX) if model.streamable else None
+    else:
+        path, chunk_path = cached_export(model, vocab, checkpoint)
+    for file in (path, chunk_path):
+        if file is None:
+            continue
+        if not file.is_file():
+            raise FileNotFoundError(f"ONNX_MODEL not found: {file} (`cslr export onnx` writes both graphs)")
+        if read_vocab(file) != vocab:
+            raise ValueError(f"{file} was exported from a model with another vocabulary than {checkpoint}")
+    return OnnxRuntimeBackend(path, device, chunk_path=chunk_path)
 
 
 WARMUP_LENGTHS = (16, 64, 256)  # frames: a short clip, one live window (CLIP_LENGTH), a long clip
