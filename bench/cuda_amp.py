@@ -13,19 +13,14 @@ log-probabilities are from fp32 (and whether greedy decoding still agrees).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from cslr.config import ModelConfig
-from cslr.data.vocab import Vocabulary
-from cslr.model.checkpoint import default_checkpoint_path, load_checkpoint
+from _shared import fmt, latency_arguments, load_model, time_ms
 from cslr.model.network import CSLRModel
 from cslr.stream.recognizer import Recognizer
 
@@ -34,38 +29,11 @@ WINDOW = 64
 BATCH_SIZE = 8
 WARMUP_RUNS = 10
 RUNS = 100
-P90 = 0.9
-
-
-def load_model(checkpoint: str | None, temporal: str) -> tuple[CSLRModel, Vocabulary, str]:
-    """The checkpoint given, else the bundled model, else a seeded model of the default size."""
-    path = Path(checkpoint) if checkpoint else default_checkpoint_path()
-    if path.is_file():
-        model, _cfg, vocab, _extra = load_checkpoint(path)
-        return model, vocab, str(path)
-    torch.manual_seed(0)
-    vocab = Vocabulary.from_glosses(["hello", "thankyou"])
-    model = CSLRModel(ModelConfig(temporal=temporal, vocab_size=len(vocab))).eval()
-    return model, vocab, f"seeded {temporal}"
 
 
 def time_cuda_ms(fn: Callable[[], object], runs: int) -> list[float]:
     """Milliseconds per call of ``fn``, synchronising CUDA around each, after untimed warm-up calls."""
-    for _ in range(WARMUP_RUNS):
-        fn()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        samples.append((time.perf_counter() - start) * 1000.0)
-    return samples
-
-
-def fmt(samples: list[float]) -> str:
-    """``median / p90`` in milliseconds."""
-    return f"{statistics.median(samples):7.3f} / {float(np.quantile(samples, P90)):7.3f}"
+    return time_ms(fn, runs, WARMUP_RUNS, sync=torch.cuda.synchronize)
 
 
 def single_sequence_rows(fp32: Recognizer, amp: Recognizer, lengths: list[int], runs: int) -> None:
@@ -100,12 +68,7 @@ def batch_row(model: CSLRModel, runs: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", nargs="?", default=None)
-    parser.add_argument("--temporal", default="bilstm", help="encoder of the seeded model when none is found")
-    parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
-    parser.add_argument("--runs", type=int, default=RUNS)
-    args = parser.parse_args()
+    args = latency_arguments(__doc__, LENGTHS, RUNS)
     if not torch.cuda.is_available():
         print("no CUDA GPU on this machine: nothing to measure (run this script where one is at hand)")
         return 0

@@ -13,22 +13,16 @@ Prints the median and 90th percentile per length and the speed-up; the 64-frame 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from cslr.config import ModelConfig
-from cslr.data.vocab import Vocabulary
+from _shared import latency_arguments, load_model, p90, time_ms
 from cslr.export.onnx import export_onnx
 from cslr.export.runtime import OnnxRuntimeBackend
-from cslr.model.checkpoint import default_checkpoint_path, load_checkpoint
-from cslr.model.network import CSLRModel
 from cslr.stream.recognizer import Recognizer
 
 LENGTHS = (16, 64, 256)
@@ -36,45 +30,10 @@ WINDOW = 64  # the live sliding window (CLIP_LENGTH)
 WARMUP_RUNS = 5
 RUNS = 30
 TARGET_SPEEDUP = 1.5
-P90 = 0.9
-
-
-def load_model(checkpoint: str | None, temporal: str) -> tuple[CSLRModel, Vocabulary, str]:
-    """The checkpoint given, else the bundled model, else a seeded model of the default size."""
-    path = Path(checkpoint) if checkpoint else default_checkpoint_path()
-    if path.is_file():
-        model, _cfg, vocab, _extra = load_checkpoint(path)
-        return model, vocab, str(path)
-    torch.manual_seed(0)
-    vocab = Vocabulary.from_glosses(["hello", "thankyou"])
-    cfg = ModelConfig(temporal=temporal, vocab_size=len(vocab))
-    return CSLRModel(cfg).eval(), vocab, f"seeded {temporal} (default size)"
-
-
-def time_ms(fn: Callable[[], object], runs: int) -> list[float]:
-    """Wall time of ``runs`` calls of ``fn`` after ``WARMUP_RUNS`` untimed ones, in milliseconds."""
-    for _ in range(WARMUP_RUNS):
-        fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000.0)
-    return samples
-
-
-def p90(samples: list[float]) -> float:
-    """90th percentile."""
-    return float(np.quantile(samples, P90))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", nargs="?", default=None)
-    parser.add_argument("--temporal", default="bilstm", help="encoder of the seeded model when none is found")
-    parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
-    parser.add_argument("--runs", type=int, default=RUNS)
-    args = parser.parse_args()
+    args = latency_arguments(__doc__, LENGTHS, RUNS)
 
     model, vocab, name = load_model(args.checkpoint, args.temporal)
     recognizer = Recognizer(model, vocab, device="cpu")
@@ -86,8 +45,8 @@ def main() -> None:
         rng = np.random.default_rng(0)
         for frames in args.lengths:
             x = rng.standard_normal((frames, model.cfg.input_dim)).astype(np.float32)
-            t = time_ms(lambda x=x: recognizer.log_probs(x), args.runs)
-            o = time_ms(lambda x=x: ort_backend.log_probs(x), args.runs)
+            t = time_ms(lambda x=x: recognizer.log_probs(x), args.runs, WARMUP_RUNS)
+            o = time_ms(lambda x=x: ort_backend.log_probs(x), args.runs, WARMUP_RUNS)
             ratio = statistics.median(t) / statistics.median(o)
             mark = "  <- live window" if frames == WINDOW else ""
             print(f"{frames:>6} | {statistics.median(t):>10.2f} / {p90(t):>9.2f} | "

@@ -15,29 +15,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _shared import CLIPS, data_dir, make_long_clip
 from cslr.inference import InferenceService
 from cslr.pose.holistic import HolisticExtractor
 from cslr.pose.keypoints import DEFAULT_FPS, preprocess
 from cslr.serve.settings import Settings
 from cslr.stream.recognizer import Recognizer
-from cslr.video import read_video, write_video
+from cslr.video import read_video
 
-CLIPS = ["asl_house.mp4", "asl_different.mp4", "autsl-request-color.mp4", "pose-format-test-video.mp4"]
-LONG_CLIP_SOURCES = ["asl_house.mp4", "asl_different.mp4"]
 MODEL_REPEATS = 20
-
-
-def data_dir() -> Path:
-    env = os.environ.get("CSLR_SHARED_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if not (path / "video").is_dir():
-        sys.exit(f"real clips not found under {path}/video: set CSLR_SHARED_DATA")
-    return path
 
 
 def timed(fn, *args, repeats: int = 1):  # type: ignore[no-untyped-def]
@@ -70,11 +60,10 @@ def stage_table(videos: Path, recognizer: Recognizer) -> dict[str, float]:
 
 def end_to_end(videos: Path, repeat: int, workers: int) -> list[tuple[int, int, float]]:
     """(workers, frames, seconds) for the long clip with 1 and ``workers`` pose processes."""
-    clips = [read_video(videos / name).frames for name in LONG_CLIP_SOURCES]
-    frames = [f for _ in range(repeat) for c in clips for f in c]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_video(Path(tmp) / "long.mp4", frames, DEFAULT_FPS)
+        path = Path(tmp) / "long.mp4"
+        make_long_clip(videos, repeat, path)
         for n in sorted({1, workers}):
             service = InferenceService.from_settings(Settings(pose_workers=n))
             try:

@@ -11,27 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import av
-
+from _shared import CLIPS, data_dir, make_long_clip
 from cslr.pose.holistic import HolisticExtractor, extract_video
 from cslr.video import read_video
-
-CLIPS = ["asl_house.mp4", "asl_different.mp4", "autsl-request-color.mp4", "pose-format-test-video.mp4"]
-LONG_CLIP_SIZE = (320, 240)  # the long clip is made from the 320x240 clips
-LONG_CLIP_SOURCES = ["asl_house.mp4", "asl_different.mp4"]
-
-
-def data_dir() -> Path:
-    env = os.environ.get("CSLR_SHARED_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if not (path / "video").is_dir():
-        sys.exit(f"real clips not found under {path}/video: set CSLR_SHARED_DATA")
-    return path
 
 
 def per_clip(path: Path) -> tuple[int, float, float]:
@@ -46,23 +32,6 @@ def per_clip(path: Path) -> tuple[int, float, float]:
         extractor.extract(clip.frames)
         pose = time.perf_counter() - start
     return len(clip), 1000 * decode / len(clip), 1000 * pose / len(clip)
-
-
-def make_long_clip(videos: Path, repeat: int, out: Path) -> int:
-    """Re-encode the 320x240 real clips ``repeat`` times into one H.264 file; returns its frame count."""
-    clips = [read_video(videos / name).frames for name in LONG_CLIP_SOURCES]
-    count = 0
-    with av.open(str(out), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height = LONG_CLIP_SIZE
-        stream.pix_fmt = "yuv420p"
-        for _ in range(repeat):
-            for frames in clips:
-                for frame in frames:
-                    container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-                    count += 1
-        container.mux(stream.encode())
-    return count
 
 
 def end_to_end(path: Path, workers: int) -> float:

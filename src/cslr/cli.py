@@ -48,11 +48,27 @@ def _add_recognize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam-width", type=int, default=None, help="1 = greedy decoding")
     p.add_argument("--lang", choices=["asl", "isl"], default=None, help="sign language of the grammar rules")
     p.add_argument("--workers", type=int, default=None, help="processes for pose extraction")
+    p.add_argument(  # issue 4 (two-stream model)
+        "--explain",
+        metavar="OUT.png",
+        default=None,
+        help="also write a PNG of the fusion gates over time beside the CTC posteriors",
+    )
     p.set_defaults(handler=_recognize)
 
 
 def _recognize(args: argparse.Namespace) -> int:
     import json
+
+    # --- issue 4 (two-stream model): --explain runs the model itself (RGB models need the frames) ---
+    if args.explain:
+        from cslr.model.explain import explain_path
+
+        expl = explain_path(args.path, args.explain, args.checkpoint)
+        print("glosses: " + (" ".join(expl.glosses) or "(no signs recognised)"))
+        print(f"wrote {args.explain}")
+        return 0
+    # --- end issue 4 ---
 
     from cslr.inference import InferenceService
     from cslr.serve.settings import Settings
@@ -74,18 +90,62 @@ def _recognize(args: argparse.Namespace) -> int:
 
 
 def _add_extract(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("extract", help="extract MediaPipe Holistic keypoints from a video to .pose or .npz")
-    p.add_argument("video", help="video file (mp4, webm, avi, mov, ...) or folder of frames")
-    p.add_argument("-o", "--output", required=True, help="output file: .pose (pose-format) or .npz")
+    p = sub.add_parser(
+        "extract",
+        help="extract MediaPipe Holistic keypoints: one video to .pose/.npz, or a whole dataset to a cache",
+    )
+    p.add_argument("video", help="video file (mp4, webm, avi, mov, ...), folder of frames, or a dataset "
+                   "(manifest .csv/.jsonl, PHOENIX-2014/-T, CSL-Daily or Kaggle ISLR folder)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file: .pose (pose-format) or .npz; for a dataset: the cache folder")
     p.add_argument("--fps", type=float, default=25.0, help="target frame rate (default 25)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     p.add_argument("--frame-skip", type=int, default=0, help="keep every (N+1)-th frame")
     p.add_argument("--motion-threshold", type=float, default=0.0, help="drop near-static frames (0 = off)")
-    p.set_defaults(handler=_extract)
+    # issue 3: dataset-scale extraction
+    p.add_argument("--format", default=None, help="dataset layout (default: detected); implies dataset mode")
+    p.add_argument("--shard", default="0/1", help="dataset mode: this machine's share i/n (0 <= i < n)")
+    p.add_argument("--no-progress", action="store_true", help="dataset mode: no progress bar")
+    p.set_defaults(handler=_extract)  # fmt: skip
+
+
+def _dataset_format(args: argparse.Namespace) -> str | None:
+    """The dataset layout when ``cslr extract`` was given a dataset (issue 3), else None (one video)."""
+    from pathlib import Path
+
+    from cslr.data.corpora import detect_format
+
+    if args.format:
+        return str(args.format)
+    if Path(args.output).suffix.lower() in (".pose", ".npz"):
+        return None
+    try:
+        return detect_format(args.video)
+    except ValueError:
+        return None
+
+
+def _extract_dataset(args: argparse.Namespace, fmt: str) -> int:
+    import os
+
+    from cslr.data.corpora import load_corpus
+    from cslr.data.extraction import extract_dataset, parse_shard
+
+    items = load_corpus(fmt, args.video)
+    workers = args.workers or min(os.cpu_count() or 1, 8)
+    report = extract_dataset(
+        items, args.output, workers, parse_shard(args.shard), args.fps, progress=not args.no_progress
+    )
+    print(report.summary())
+    return 0
 
 
 def _extract(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    fmt = _dataset_format(args)
+    if fmt is not None:
+        return _extract_dataset(args, fmt)
 
     from cslr.pose.holistic import extract_video
     from cslr.pose.io import save_keypoints
@@ -326,6 +386,75 @@ def _train(args: argparse.Namespace) -> int:
 # --- end train ---
 
 
+# --- issue 3: eval, dataset-scale extract ---
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="WER of a checkpoint on a dataset split, or of a hypothesis file against a reference",
+        description="Prints WER=xx.xx%% with substitution, deletion and insertion counts.",
+    )
+    p.add_argument("checkpoint", nargs="?", help="model checkpoint (not with --ref/--hyp)")
+    p.add_argument("dataset", nargs="?", help="YAML recipe (its split), manifest, or corpus folder")
+    p.add_argument("--split", default="test", help="train, dev or test (default test)")
+    p.add_argument("--format", default="auto", help="dataset layout (default: detected)")
+    p.add_argument("--cache-dir", default=None, help="keypoint cache of `cslr extract`")
+    p.add_argument("--ref", help="reference transcripts: plain (one sentence a line) or STM")
+    p.add_argument("--hyp", help="hypotheses: plain (line-aligned), STM or CTM")
+    p.add_argument("--hyp-out", default=None, help="write the model's hypotheses, one sentence a line")
+    p.add_argument("--plots", default=None, metavar="DIR", help="write alignment.png (first sentence) and "
+                   "learning_curve.png (from metrics.jsonl beside the checkpoint, or --metrics)")
+    p.add_argument("--metrics", default=None, help="a run's metrics.jsonl for the learning curve")
+    p.set_defaults(handler=_eval)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cslr.train import evaluation
+
+    if args.ref or args.hyp:
+        if not (args.ref and args.hyp) or args.checkpoint:
+            raise CLIError("give both --ref and --hyp (and no checkpoint), or CHECKPOINT DATASET")
+        print(evaluation.score_files(args.ref, args.hyp).summary())
+        return 0
+    if not (args.checkpoint and args.dataset):
+        raise CLIError("give CHECKPOINT DATASET, or --ref REF --hyp HYP")
+    sentences = evaluation.dataset_sentences(args.dataset, args.split, args.format, args.cache_dir)
+    score = evaluation.evaluate_checkpoint(args.checkpoint, sentences)
+    print(score.scored.summary())
+    if args.hyp_out:
+        Path(args.hyp_out).write_text("".join(" ".join(h) + "\n" for h in score.hypotheses))
+    if args.plots:
+        _eval_plots(args, score)
+    return 0
+
+
+def _eval_plots(args: argparse.Namespace, score: object) -> None:
+    from pathlib import Path
+
+    from cslr.model.checkpoint import load_checkpoint
+    from cslr.pose.keypoints import DEFAULT_FPS
+    from cslr.train import evaluation
+
+    assert isinstance(score, evaluation.ModelScore)
+    _, cfg, vocab, _ = load_checkpoint(args.checkpoint)
+    out = Path(args.plots)
+    if score.first_log_probs is not None:
+        path = evaluation.plot_alignment(
+            score.first_log_probs, vocab.tokens, out / "alignment.png", score.references[0],
+            score.hypotheses[0], DEFAULT_FPS / cfg.model.stride,
+        )  # fmt: skip
+        print(f"wrote {path}")
+    metrics = Path(args.metrics) if args.metrics else Path(args.checkpoint).parent / "metrics.jsonl"
+    if metrics.is_file():
+        print(f"wrote {evaluation.plot_learning_curve(metrics, out / 'learning_curve.png')}")
+    elif args.metrics:
+        raise CLIError(f"metrics log not found: {metrics}")
+
+
+# --- end issue 3 ---
+
+
 PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_serve,
     _add_recognize,
@@ -337,6 +466,7 @@ PARSER_BUILDERS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_speak,  # issue 5
     _add_keys,  # issue 7 (service)
     _add_train,  # model + training
+    _add_eval,  # issue 3
 ]
 
 

@@ -162,27 +162,10 @@ def iter_video(
     Only one decoded frame is held at a time, so long videos need not fit in memory. Errors about the
     input are raised when iteration starts (or, for damage found later, when it is reached).
     """
-    timed = iter_video_timed(
-        source, fps, frame_skip, motion_threshold, max_seconds, max_side, allow_truncated=allow_truncated
-    )
-    for _, frame in timed:
-        yield frame
-
-
-def iter_video_timed(
-    source: Source,
-    fps: float | None = DEFAULT_FPS,
-    frame_skip: int = 0,
-    motion_threshold: float = 0.0,
-    max_seconds: float = MAX_SECONDS,
-    max_side: int = MAX_SIDE,
-    *,
-    allow_truncated: bool = True,
-) -> Iterator[tuple[float, Frame]]:
-    """Like :func:`iter_video`, yielding ``(seconds from the start, frame (H, W, 3) uint8)`` pairs."""
     opts = _Options.make(fps, frame_skip, motion_threshold, max_seconds, max_side, allow_truncated)
     with _open_timed(source, opts) as (timed, _):
-        yield from _filter(timed, opts)
+        for _, frame in _filter(timed, opts):
+            yield frame
 
 
 def read_frame_folder(

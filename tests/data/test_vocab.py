@@ -37,3 +37,12 @@ def test_errors() -> None:
         Vocabulary(("X", BLANK_TOKEN))
     with pytest.raises(ValueError, match="unique"):
         Vocabulary((BLANK_TOKEN, "X", "X"))
+
+
+def test_corpus_markers_are_not_glosses() -> None:
+    from cslr.data.vocab import clean_glosses
+
+    transcript = ["__ON__", "REGEN", "__EMOTION__", "loc-NORD", "<blank>", "__OFF__", "__PU__"]
+    assert clean_glosses(transcript) == ["REGEN", "loc-NORD"]
+    vocab = Vocabulary.build([transcript])
+    assert vocab.tokens == ("<blank>", "REGEN", "loc-NORD")

@@ -15,6 +15,7 @@ from cslr.serve.app import create_app
 from cslr.serve.settings import Settings
 
 STARTUP_TIMEOUT_S = 60.0
+HTTP_TIMEOUT_S = 120.0
 
 
 def free_port() -> int:
@@ -68,7 +69,22 @@ def live_server(server_settings: Settings) -> Iterator[LiveServer]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server of its own for one test module, with :func:`tests.serve.ops.ops_settings`."""
+    from tests.serve.ops import start_server  # ops imports LiveServer from here
+
+    live = start_server(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+    yield live
+    live.stop()
+
+
+def http_client(server: LiveServer) -> Iterator[httpx.Client]:
+    """The body of a ``client`` fixture: an HTTP client for ``server``."""
+    with httpx.Client(base_url=server.url, timeout=HTTP_TIMEOUT_S) as http:
+        yield http
+
+
 @pytest.fixture()
 def client(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=120.0) as http:
-        yield http
+    yield from http_client(live_server)

@@ -9,7 +9,6 @@ valid and invalid inputs.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from schemathesis.checks import (
 from cslr.serve.app import create_app
 from cslr.serve.settings import Settings
 from tests.serve.conftest import LiveServer
-from tests.serve.ops import start_server
 
 pytestmark = pytest.mark.slow
 
@@ -37,13 +35,6 @@ REQUEST_TIMEOUT_S = 60
 EXCLUDED = ("/api/training/start",)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
-
-
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(tmp_path_factory.mktemp("fuzz"))
-    yield live
-    live.stop()
 
 
 def _own_schema() -> dict[str, Any]:
@@ -61,12 +52,12 @@ schema = schemathesis.openapi.from_dict(OWN_SCHEMA).exclude(path=list(EXCLUDED))
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_schema(case: schemathesis.Case, fuzz_server: LiveServer) -> None:
-    case.call_and_validate(base_url=fuzz_server.url, checks=CHECKS, timeout=REQUEST_TIMEOUT_S)
+def test_api_conforms_to_its_schema(case: schemathesis.Case, server: LiveServer) -> None:
+    case.call_and_validate(base_url=server.url, checks=CHECKS, timeout=REQUEST_TIMEOUT_S)
 
 
-def test_the_fuzzed_schema_is_the_one_served(fuzz_server: LiveServer) -> None:
-    served = httpx.get(f"{fuzz_server.url}/openapi.json", timeout=30).json()
+def test_the_fuzzed_schema_is_the_one_served(server: LiveServer) -> None:
+    served = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
     assert served == OWN_SCHEMA
     assert {"/api/health", "/api/inference/predict"} <= set(served["paths"])
     assert set(EXCLUDED) <= set(served["paths"])  # excluded on purpose, not missing

@@ -7,26 +7,18 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.serve.conftest import LiveServer, free_port
-from tests.serve.ops import has_ws_route, ops_settings, start_server
+from tests.serve.ops import has_ws_route, ops_settings
 
 pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "health_check.sh"
 SCRIPT_TIMEOUT_S = 300
 WS_ROUTE = "/api/ws/stream"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(tmp_path_factory.mktemp("health-check"))
-    yield live
-    live.stop()
 
 
 def run_script(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -16,8 +16,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.serve.conftest import LiveServer
-from tests.serve.ops import UPLOAD_LIMIT_MB, has_ws_route, jpeg_bytes, start_server, write_clip
+from tests.serve.conftest import LiveServer, http_client
+from tests.serve.ops import UPLOAD_LIMIT_MB, has_ws_route, jpeg_bytes, write_clip
 
 pytestmark = pytest.mark.slow
 
@@ -30,17 +30,9 @@ WS_TIMEOUT_S = 30.0
 BOUNDARY = "cslr-fuzz-boundary"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(tmp_path_factory.mktemp("hostile"))
-    yield live
-    live.stop()
-
-
 @pytest.fixture()
-def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=120.0) as http:
-        yield http
+def client(server: LiveServer) -> Iterator[httpx.Client]:  # on this module's own server (conftest)
+    yield from http_client(server)
 
 
 def assert_still_serving(client: httpx.Client) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from cslr.pose.keypoints import Keypoints
 from cslr.stream.batch import run_streams
 from cslr.stream.features import EXACT_LOOKAHEAD
 from cslr.stream.recognizer import Recognizer
-from cslr.stream.session import Stream, StreamConfig, StreamResult
+from cslr.stream.session import Mode, Stream, StreamConfig, StreamResult
 
 from .conftest import tiny_recognizer
 
@@ -108,3 +110,38 @@ def test_falling_behind_drops_oldest_and_reports(real_clip: Keypoints) -> None:
     results = run_streams(recognizer, [stream])[stream]
     assert results[0].dropped == 30
     assert results[0].frame == 49
+
+
+
+@pytest.mark.parametrize("mode", ["chunk", "window"])
+def test_onnx_backend_streams_the_same_glosses_as_torch(
+    real_clip: Keypoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode
+) -> None:
+    """BACKEND=onnx serves live streams through the exported graphs (the chunk graph in chunk mode)."""
+    pytest.importorskip("onnxruntime")
+    from cslr.export.onnx import export_onnx
+    from cslr.export.runtime import ChunkState, OnnxRuntimeBackend
+
+    torch_rec = tiny_recognizer("causal", stride=2)
+    exported = export_onnx(torch_rec.model, torch_rec.vocab, tmp_path / "m.onnx")
+    runtime = OnnxRuntimeBackend(exported.model_path, "cpu", chunk_path=exported.chunk_path)
+    onnx_rec = Recognizer(torch_rec.model, torch_rec.vocab, device="cpu", runtime=runtime)
+    config = StreamConfig(mode=mode, lookahead_frames=EXACT_LOOKAHEAD)
+    by_torch = play(torch_rec, [Stream(torch_rec, config)], [real_clip], 3)[0]
+
+    def no_torch(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the ONNX stream ran the PyTorch model")
+
+    onnx_chunks: list[int] = []
+
+    def counted_chunk(features: np.ndarray, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
+        onnx_chunks.append(len(features))
+        return OnnxRuntimeBackend.forward_chunk(runtime, features, state)
+
+    monkeypatch.setattr(torch_rec.model, "forward", no_torch)
+    monkeypatch.setattr(torch_rec.model, "forward_chunk", no_torch)
+    monkeypatch.setattr(runtime, "forward_chunk", counted_chunk)
+    by_onnx = play(onnx_rec, [Stream(onnx_rec, config)], [real_clip], 3)[0]
+    assert len(final_glosses(by_torch)) >= 3
+    assert final_glosses(by_onnx) == final_glosses(by_torch)
+    assert bool(onnx_chunks) == (mode == "chunk")

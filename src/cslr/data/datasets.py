@@ -448,8 +448,8 @@ class Augment:
             start = int(torch.randint(0, len(x) - span + 1, ()))
             x[start : start + span, hand] = 0.0
         if self.speed and len(x) > 1:
-            factor = 1 + self.speed * (2 * float(torch.rand(())) - 1)
-            n = max(1, round(len(x) / factor))
+            stretch = 1 + self.speed * (2 * float(torch.rand(())) - 1)
+            n = max(1, round(len(x) / stretch))
             x = x[torch.linspace(0, len(x) - 1, n).round().long()]
         return x.reshape(len(x), -1)
 

@@ -114,17 +114,28 @@ def collate_video(
     )
 
 
-def cue_signer(num_shapes: int, seed: int = 0) -> SyntheticSigner:
-    """A synthetic signer whose signs differ *only* in hand shape: one shared one-handed wrist path.
+# Hand shapes of the cue task: five finger curls (thumb .. pinky, 0 straight, 1 curled) and the hand's
+# in-plane angle (radians); the left hand rests, so its shape is never seen.
+CUE_SHAPES = np.array(
+    [
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # open hand
+        [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],  # fist
+        [1.0, 0.0, 1.0, 1.0, 1.0, 0.7],  # index finger, tilted
+        [0.0, 1.0, 1.0, 1.0, 0.0, -0.7],  # thumb and pinky out, tilted the other way
+    ]
+)
 
-    Each sign keeps its own random start/end hand shape; path, duration and oscillation are the first
-    sign's, so the wrist (all that :func:`cue_corpus` frames show of a hand) moves the same way for all.
-    """
+
+def cue_signer(num_shapes: int, seed: int = 0) -> SyntheticSigner:
+    """A synthetic signer whose signs differ *only* in hand shape (:data:`CUE_SHAPES`), held through the
+    sign, along one shared one-handed wrist path (so the wrist, all that :func:`cue_corpus` frames show of
+    a hand, moves the same way for every sign)."""
+    if not 1 <= num_shapes <= len(CUE_SHAPES):
+        raise ValueError(f"num_shapes must be in 1..{len(CUE_SHAPES)}, got {num_shapes}")
     signer = SyntheticSigner(num_shapes, seed)
     template = dataclasses.replace(signer.glosses[0], two_handed=False)
-    signer.glosses = tuple(
-        dataclasses.replace(template, start_shape=g.start_shape, end_shape=g.end_shape) for g in signer.glosses
-    )
+    shapes = [np.stack([CUE_SHAPES[i], CUE_SHAPES[0]]) for i in range(num_shapes)]
+    signer.glosses = tuple(dataclasses.replace(template, start_shape=h, end_shape=h) for h in shapes)
     return signer
 
 
@@ -136,7 +147,7 @@ def cue_gloss(shape: int, colour: str) -> str:
 def cue_corpus(
     num_sentences: int,
     rng: np.random.Generator,
-    num_shapes: int = 3,
+    num_shapes: int = 2,
     colours: Sequence[str] = ("red", "blue"),
     size: int = CUE_IMAGE_SIZE,
     signs: tuple[int, int] = (1, 3),
@@ -167,5 +178,7 @@ def cue_corpus(
         for (start, end), cue in zip(spans, cues, strict=True):
             gloves[start:end] = CUE_COLOURS[cue]
         frames = render_frames(kp, size, gloves, hand_style="disc", rng=rng)
-        out.append(VideoSentence(kp, frames, tuple(cue_gloss(s, c) for s, c in zip(shapes, cues, strict=True))))
+        out.append(
+            VideoSentence(kp, frames, tuple(cue_gloss(s, c) for s, c in zip(shapes, cues, strict=True)))
+        )
     return out

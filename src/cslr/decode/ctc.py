@@ -139,7 +139,7 @@ class StreamingGreedyDecoder:
         self.score += float(best_lp.sum())
         starts = np.flatnonzero(np.diff(best, prepend=-1))  # first step of each run
         sums = np.add.reduceat(np.exp(best_lp.astype(np.float64)), starts)
-        ends = (starts[1:] + self.steps).tolist() + [self.steps + n]
+        ends = [*(starts[1:] + self.steps).tolist(), self.steps + n]
         for token, end, prob_sum in zip(best[starts].tolist(), ends, sums.tolist(), strict=True):
             if token != self._run_token:  # the run before ends at self.steps
                 self._close_run()

@@ -42,6 +42,13 @@ def pool_full(x: torch.Tensor, stride: int) -> torch.Tensor:
     return total / count
 
 
+def _pose_stream(model: CSLRModel) -> nn.Module:
+    """The pose stream of a pose-only model (the graphs take keypoint features only)."""
+    if model.pose is None or model.rgb is not None:
+        raise TypeError(f"cannot export a model with streams {model.cfg.streams}: pose only")
+    return model.pose
+
+
 def _encoder_lstm(model: CSLRModel) -> nn.LSTM:
     """The LSTM inside either temporal encoder."""
     if model.cfg.streams != ("pose",):  # issue 4: the exported graphs take pose features only
@@ -58,12 +65,13 @@ class FullSequenceGraph(nn.Module):
     def __init__(self, model: CSLRModel) -> None:
         super().__init__()
         self.model = model
+        self.pose = _pose_stream(model)
         self.lstm = _encoder_lstm(model)
         self.stride = model.cfg.stride
         self.eval()  # the exporters restore this mode afterwards: it must be eval, or dropout turns on
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        x = pool_full(self.model.pose(features), self.stride)
+        x = pool_full(self.pose(features), self.stride)
         y, _ = self.lstm(x)
         return self.model.head(y).log_softmax(-1).transpose(0, 1)
 
@@ -79,6 +87,7 @@ class ChunkGraph(nn.Module):
         if not model.streamable:
             raise ValueError(f"chunked export needs the causal encoder, not {model.cfg.temporal!r}")
         self.model = model
+        self.pose = _pose_stream(model)
         self.lstm = _encoder_lstm(model)
         self.stride = model.cfg.stride
         self.eval()  # the exporters restore this mode afterwards: it must be eval, or dropout turns on
@@ -86,7 +95,7 @@ class ChunkGraph(nn.Module):
     def forward(
         self, features: torch.Tensor, h: torch.Tensor, c: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = pool_full(self.model.pose(features), self.stride)
+        x = pool_full(self.pose(features), self.stride)
         y, (h, c) = self.lstm(x, (h, c))
         return self.model.head(y).log_softmax(-1).transpose(0, 1), h, c
 

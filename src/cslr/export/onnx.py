@@ -30,7 +30,6 @@ from cslr.export.graphs import (
     STATE_OUT,
     ChunkGraph,
     FullSequenceGraph,
-    chunk_bounds,
     initial_state,
 )
 from cslr.export.parity import (
@@ -38,11 +37,14 @@ from cslr.export.parity import (
     CHUNK_PARITY_LENGTH,
     PARITY_LENGTHS,
     ParityReport,
+    check_chunked,
     check_close,
+    check_lengths,
     chunk_size,
     random_features,
-    torch_log_probs,
+    stream_in_chunks,
 )
+from cslr.export.runtime import CHUNK_SUFFIX, chunk_step
 from cslr.model.network import CSLRModel
 
 OPSET = 17  # LayerNormalization is native from opset 17
@@ -151,11 +153,7 @@ def verify_onnx(
     """
     model = model.cpu().eval()
     session = _session(Path(path))
-    diffs = {}
-    for frames in lengths:
-        x = random_features(model, frames)
-        exported = session.run(None, {FEATURES: x.numpy()})[0]
-        diffs[frames] = check_close(f"T={frames}", torch_log_probs(model, x), exported)
+    diffs = check_lengths(model, lambda x: session.run(None, {FEATURES: x.numpy()})[0], lengths)
     chunk_diff = None if chunk_path is None else verify_chunked(model, Path(chunk_path))
     return ParityReport(diffs, chunk_diff)
 
@@ -163,11 +161,7 @@ def verify_onnx(
 def run_chunked(session: Any, features: np.ndarray, state: tuple[np.ndarray, np.ndarray],
                 chunk: int = CHUNK_FRAMES) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Stream ``features (1, T, F)`` through a chunk-graph session; returns ``(T', 1, V)``, last state."""
-    pieces = []
-    for start, end in chunk_bounds(features.shape[1], chunk):
-        log_probs, state = chunk_step(session, features[:, start:end], state)
-        pieces.append(log_probs)
-    return np.concatenate(pieces, axis=0), state
+    return stream_in_chunks(lambda piece, st: chunk_step(session, piece, st), features, state, chunk)
 
 
 def verify_chunked(model: CSLRModel, chunk_path: Path, frames: int = CHUNK_PARITY_LENGTH) -> float:
@@ -176,19 +170,21 @@ def verify_chunked(model: CSLRModel, chunk_path: Path, frames: int = CHUNK_PARIT
     The reference output is the full-sequence forward; the reference state is that of
     :meth:`CSLRModel.forward_chunk` fed the same chunks.
     """
-    x = random_features(model, frames)
+    session = _session(chunk_path)
     h, c = initial_state(model)
-    chunk = chunk_size(model.cfg.stride)
-    exported, (h_out, c_out) = run_chunked(_session(chunk_path), x.numpy(), (h.numpy(), c.numpy()), chunk)
-    state = None
-    with torch.inference_mode():
-        for start, end in chunk_bounds(frames, chunk):
-            _, state = model.forward_chunk(x[:, start:end], state)
-    assert state is not None
-    diff = check_close("chunked log_probs", torch_log_probs(model, x), exported)
-    check_close("chunked h", state[0].numpy(), h_out)
-    check_close("chunked c", state[1].numpy(), c_out)
+    diff, (h_out, c_out) = check_chunked(
+        model, lambda piece, st: chunk_step(session, piece.numpy(), st), (h.numpy(), c.numpy()), frames
+    )
+    with torch.inference_mode():  # the reference state: CSLRModel.forward_chunk fed the same chunks
+        _, (h, c) = stream_in_chunks(lambda piece, st: _numpy_log_probs(*model.forward_chunk(piece, st)),
+                                     random_features(model, frames), (h, c), chunk_size(model.cfg.stride))
+    check_close("chunked h", h.numpy(), h_out)
+    check_close("chunked c", c.numpy(), c_out)
     return diff
+
+
+def _numpy_log_probs(log_probs: torch.Tensor, state: Any) -> tuple[np.ndarray, Any]:
+    return log_probs.numpy(), state
 
 
 def read_vocab(path: str | Path) -> Vocabulary:

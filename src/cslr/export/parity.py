@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
+from cslr.export.graphs import chunk_bounds
 from cslr.model.network import CSLRModel
+
+S = TypeVar("S")  # a streaming state, whatever the runtime's type for it
 
 PARITY_LENGTHS = (1, 16, 64, 150)  # frames: a single frame, a short clip, one live window, a long clip
 CHUNK_FRAMES = 16  # frames per chunk in the chunked check (rounded down to a multiple of the stride)
@@ -53,6 +58,41 @@ def check_close(name: str, reference: np.ndarray, exported: np.ndarray) -> float
 def torch_log_probs(model: CSLRModel, features: torch.Tensor) -> np.ndarray:
     """PyTorch reference ``(T', 1, V)`` for one unpadded sequence ``features (1, T, F)``."""
     return model(features, torch.tensor([features.shape[1]])).log_probs.numpy()
+
+
+def check_lengths(
+    model: CSLRModel, exported: Callable[[torch.Tensor], np.ndarray], lengths: Sequence[int] = PARITY_LENGTHS
+) -> dict[int, float]:
+    """Run ``exported`` (features ``(1, T, F)`` → log-probs ``(T', 1, V)``) and PyTorch on seeded features
+    of each of ``lengths``; the max difference per length, :class:`ParityError` beyond tolerance."""
+    diffs = {}
+    for frames in lengths:
+        x = random_features(model, frames)
+        diffs[frames] = check_close(f"T={frames}", torch_log_probs(model, x), exported(x))
+    return diffs
+
+
+def stream_in_chunks(
+    step: Callable[[Any, S], tuple[np.ndarray, S]], features: Any, state: S, chunk: int
+) -> tuple[np.ndarray, S]:
+    """Feed ``features (1, T, F)`` (numpy or torch) to ``step(piece, state) -> (log_probs (t', 1, V), state)``
+    ``chunk`` frames at a time; returns the log-probs concatenated ``(T', 1, V)`` and the last state."""
+    pieces = []
+    for start, end in chunk_bounds(features.shape[1], chunk):
+        log_probs, state = step(features[:, start:end], state)
+        pieces.append(log_probs)
+    return np.concatenate(pieces, axis=0), state
+
+
+def check_chunked(
+    model: CSLRModel, step: Callable[[torch.Tensor, S], tuple[np.ndarray, S]], state: S,
+    frames: int = CHUNK_PARITY_LENGTH,
+) -> tuple[float, S]:
+    """Stream seeded features through an exported ``step`` in chunks of :func:`chunk_size`; the output
+    must equal PyTorch's full-sequence forward. Returns the max difference and the final state."""
+    x = random_features(model, frames)
+    exported, state = stream_in_chunks(step, x, state, chunk_size(model.cfg.stride))
+    return check_close("chunked log_probs", torch_log_probs(model, x), exported), state
 
 
 def random_features(model: CSLRModel, frames: int, seed: int = PARITY_SEED) -> torch.Tensor:

@@ -3,7 +3,8 @@
 Selected with ``BACKEND=onnx`` (``ONNX_MODEL`` names an exported file; without it the served checkpoint is
 exported, and verified, into a cache folder on first start). Whole sequences (files, window mode) run the
 full-sequence graph; live chunk mode runs the chunk graph (``*.chunk.onnx``, written for a causal model),
-with the LSTM state passed in and out as numpy arrays (:data:`ChunkState`), as the PyTorch path does. ``DEVICE`` picks the execution provider
+with the LSTM state passed in and out as numpy arrays (:data:`ChunkState`), as the PyTorch path does.
+ ``DEVICE`` picks the execution provider
 (``cuda`` needs ``onnxruntime-gpu``); ``USE_AMP`` has no effect here: mixed precision is a PyTorch feature,
 an fp32 graph runs in fp32.
 """
@@ -50,12 +51,12 @@ class LogProbsBackend(Protocol):
         ...
 
     def forward_chunk(self, features: np.ndarray, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
-        """One streaming step of ``B`` streams: features ``(B, t, F)`` and state → ``(t', B, V)``, new state."""
+        """One streaming step of ``B`` streams: ``(B, t, F)`` and state → ``(t', B, V)`` and new state."""
         ...
 
 
 def chunk_step(session: Any, features: np.ndarray, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
-    """Run a chunk-graph ONNX Runtime session once: ``(B, t, F)``, ``(h, c)`` → ``(t', B, V)``, ``(h', c')``."""
+    """Run a chunk-graph session once: ``(B, t, F)``, ``(h, c)`` → ``(t', B, V)``, ``(h', c')``."""
     feeds = {FEATURES: np.ascontiguousarray(features, dtype=np.float32),
              STATE_IN[0]: np.ascontiguousarray(state[0], dtype=np.float32),
              STATE_IN[1]: np.ascontiguousarray(state[1], dtype=np.float32)}
@@ -126,9 +127,9 @@ class OnnxRuntimeBackend:
         return out
 
     def forward_chunk(self, features: np.ndarray, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
-        """One streaming step through the chunk graph: ``(B, t, F)``, ``(h, c)`` → ``(t', B, V)``, ``(h', c')``."""
+        """One step of the chunk graph: ``(B, t, F)``, ``(h, c)`` → ``(t', B, V)``, ``(h', c')``."""
         if self.chunk_session is None:
-            raise RuntimeError(f"{self.path} was loaded without a chunk graph ({CHUNK_SUFFIX}): no live chunk mode")
+            raise RuntimeError(f"{self.path} was loaded without its chunk graph ({CHUNK_SUFFIX})")
         return chunk_step(self.chunk_session, features, state)
 
 

@@ -15,21 +15,14 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from cslr.data.vocab import Vocabulary
-from cslr.export.graphs import ChunkGraph, FullSequenceGraph, chunk_bounds, initial_state
-from cslr.export.parity import (
-    CHUNK_PARITY_LENGTH,
-    PARITY_LENGTHS,
-    ParityReport,
-    check_close,
-    chunk_size,
-    random_features,
-    torch_log_probs,
-)
+from cslr.export.graphs import ChunkGraph, FullSequenceGraph, initial_state
+from cslr.export.parity import PARITY_LENGTHS, ParityReport, check_chunked, check_lengths
 from cslr.model.network import CSLRModel
 
 VOCAB_FILE = "vocab.json"
@@ -109,20 +102,15 @@ def verify_torchscript(
     """
     model = model.cpu().eval()
     module, _vocab = load_torchscript(path)
-    diffs = {}
-    for frames in lengths:
-        x = random_features(model, frames)
-        diffs[frames] = check_close(f"T={frames}", torch_log_probs(model, x), module(x).numpy())
+    diffs = check_lengths(model, lambda x: module(x).numpy(), lengths)
     chunk_diff = _verify_chunked(model, module) if model.streamable else None
     return ParityReport(diffs, chunk_diff)
 
 
 def _verify_chunked(model: CSLRModel, module: torch.jit.ScriptModule) -> float:
     """Stream a sequence through ``forward_chunk``; output must match the full-sequence forward."""
-    x = random_features(model, CHUNK_PARITY_LENGTH)
-    h, c = initial_state(model)
-    pieces = []
-    for start, end in chunk_bounds(CHUNK_PARITY_LENGTH, chunk_size(model.cfg.stride)):
-        log_probs, h, c = module.forward_chunk(x[:, start:end], h, c)
-        pieces.append(log_probs.numpy())
-    return check_close("chunked log_probs", torch_log_probs(model, x), np.concatenate(pieces, axis=0))
+    def step(piece: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[np.ndarray, Any]:
+        log_probs, h, c = module.forward_chunk(piece, *state)
+        return log_probs.numpy(), (h, c)
+
+    return check_chunked(model, step, initial_state(model))[0]

@@ -166,7 +166,9 @@ class CSLRModel(nn.Module):
                 rgb: RGBStream = self._stream("rgb")  # type: ignore[assignment]
                 parts.append(rgb(_required(frames, "frames", "an RGB stream"), lengths, boxes))
         if len(parts) > 1 and parts[0].shape[1] != parts[1].shape[1]:
-            raise ValueError(f"features and frames differ in length: {parts[0].shape[1]} vs {parts[1].shape[1]}")
+            raise ValueError(
+                f"features and frames differ in length: {parts[0].shape[1]} vs {parts[1].shape[1]}"
+            )
         if self.fusion is None:
             return parts[0], None
         fused = self.fusion(parts)

@@ -83,7 +83,10 @@ class GraphPoseStream(nn.Module):
         self.embed = nn.Linear(FEATURES_PER_POINT + BONE_DIM, channels)
         self.blocks = nn.ModuleList(GraphConvBlock(channels, dropout) for _ in range(layers))
         self.out = nn.Sequential(
-            nn.Linear(channels * len(POOL_PARTS), hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Dropout(dropout)
+            nn.Linear(channels * len(POOL_PARTS), hidden),
+            nn.LayerNorm(hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
         )
         self.output_dim = hidden
 

@@ -38,7 +38,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 PIXEL_MAX = 255.0
 RESNET_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
 S3D_DIM = 1024
-TINY_CHANNELS = (16, 32, 64)
+TINY_CHANNELS = (8, 16, 32)
 HEAD_PREFIXES = ("fc.", "classifier.")  # classification heads dropped from pretrained weights
 ROI_SAMPLING = 2  # roi_align samples per output pixel and axis
 FACE_POINTS = tuple(range(11))  # MediaPipe pose face landmarks 0-10
@@ -183,14 +183,18 @@ class RGBStream(nn.Module):
         b, t, _, h, w = images.shape
         if boxes is None or boxes.shape != (b, t, len(self.rois), 4):
             got = None if boxes is None else tuple(boxes.shape)
-            raise ValueError(f"rgb_rois {self.rois} need boxes of shape {(b, t, len(self.rois), 4)}, got {got}")
+            raise ValueError(
+                f"rgb_rois {self.rois} need boxes of shape {(b, t, len(self.rois), 4)}, got {got}"
+            )
         flat = images.flatten(0, 1)
         scale = torch.tensor([w, h, w, h], dtype=flat.dtype, device=flat.device)
         index = torch.arange(b * t, dtype=flat.dtype, device=flat.device)[:, None]
         out = []
         for r in range(len(self.rois)):
             box = boxes[:, :, r].flatten(0, 1).to(flat.dtype)
-            crops = roi_align(flat, torch.cat([index, box * scale], 1), self.roi_size, 1.0, ROI_SAMPLING, True)
+            crops = roi_align(
+                flat, torch.cat([index, box * scale], 1), self.roi_size, 1.0, ROI_SAMPLING, True
+            )
             found = (box[:, 2] > box[:, 0]).view(b, t, 1).to(flat.dtype)
             out.append(self._encode(self._resize(crops, self.roi_size), valid, b, t) * found)
         return out

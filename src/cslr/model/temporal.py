@@ -90,7 +90,7 @@ POSITION_BASE = 10000.0  # sinusoidal position encoding wavelength base
 
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``(length, dim)`` sine/cosine position encodings (Vaswani et al.); odd ``dim`` drops the last cosine."""
+    """``(length, dim)`` sine/cosine position encodings; an odd ``dim`` drops the last cosine."""
     pos = torch.arange(length, dtype=torch.float32, device=device)[:, None]
     freq = torch.exp(torch.arange(0, dim, 2, device=device) * (-math.log(POSITION_BASE) / dim))
     out = torch.zeros(length, dim, device=device)

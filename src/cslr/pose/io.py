@@ -20,16 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from cslr.pose.keypoints import (
-    BODY,
-    DEFAULT_FPS,
-    LEFT_HAND,
-    NUM_BODY_POINTS,
-    NUM_HAND_POINTS,
-    NUM_POINTS,
-    RIGHT_HAND,
-    Keypoints,
-)
+from cslr.pose.keypoints import BODY, DEFAULT_FPS, LEFT_HAND, NUM_POINTS, RIGHT_HAND, Keypoints
 
 PathLike = str | os.PathLike[str]
 POSE_CANVAS = 1000  # default width/height (pixels) that normalised coordinates are scaled to in .pose
@@ -40,6 +31,7 @@ BODY_COMPONENT, LEFT_HAND_COMPONENT, RIGHT_HAND_COMPONENT = (
     "RIGHT_HAND_LANDMARKS",
 )
 COMPONENT_SLICES = {BODY_COMPONENT: BODY, LEFT_HAND_COMPONENT: LEFT_HAND, RIGHT_HAND_COMPONENT: RIGHT_HAND}
+COMPONENT_SIZES = {name: part.stop - part.start for name, part in COMPONENT_SLICES.items()}  # 33, 21, 21
 ISLR_TYPE_SLICES = {"pose": BODY, "left_hand": LEFT_HAND, "right_hand": RIGHT_HAND}  # "face" is ignored
 NPZ_ARRAYS = ("xyz", "conf", "fps")
 KEYPOINT_SUFFIXES = frozenset({".npz", ".pose", ".parquet"})  # extensions load_keypoints reads
@@ -178,7 +170,7 @@ def _load_pose(path: Path) -> Keypoints:
     xyz = np.zeros((data.shape[0], NUM_POINTS, 3), np.float32)
     out_conf = np.zeros((data.shape[0], NUM_POINTS), np.float32)
     for name, start in offsets.items():
-        part, size = COMPONENT_SLICES[name], COMPONENT_SLICES[name].stop - COMPONENT_SLICES[name].start
+        part, size = COMPONENT_SLICES[name], COMPONENT_SIZES[name]
         xyz[:, part] = data[:, 0, start : start + size, :3]
         out_conf[:, part] = np.where(mask[:, start : start + size], 0.0, conf[:, 0, start : start + size])
     dims = pose.header.dimensions
@@ -188,12 +180,7 @@ def _load_pose(path: Path) -> Keypoints:
 
 def _holistic_offsets(header: Any, name: str) -> dict[str, int]:
     """Index of the first point of each needed component in the flat point axis; ValueError if absent."""
-    offsets, found, start = {}, [], 0
-    sizes = {
-        BODY_COMPONENT: NUM_BODY_POINTS,
-        LEFT_HAND_COMPONENT: NUM_HAND_POINTS,
-        RIGHT_HAND_COMPONENT: NUM_HAND_POINTS,
-    }
+    offsets, found, start, sizes = {}, [], 0, COMPONENT_SIZES
     for component in header.components:
         found.append(f"{component.name}({len(component.points)})")
         if sizes.get(component.name) == len(component.points) and len(component.format) >= 4:

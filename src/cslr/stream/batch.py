@@ -2,8 +2,10 @@
 
 :func:`run_streams` is the whole model side of live recognition; the server's worker thread and
 :meth:`cslr.inference.InferenceService.process_frame_stream` both call it. Chunk-mode streams are stacked
-``(B, t, 300)`` with their LSTM states concatenated along the batch axis and run through
-``model.forward_chunk``; window-mode streams are padded to ``(B, T, 300)`` and run through ``model``.
+``(B, t, 300)`` with their LSTM states concatenated along the batch axis and run through the
+recognizer's ``forward_chunk``; window-mode streams go through its ``log_probs_batch`` (padded to
+``(B, T, 300)`` for PyTorch). Either runs on the recognizer's backend: PyTorch, or ONNX Runtime with
+``BACKEND=onnx``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ import time
 from collections import defaultdict
 
 import numpy as np
-import torch
 
-from cslr.model.temporal import CausalLSTMEncoder, LSTMState
+from cslr.export.runtime import ChunkState
 from cslr.stream.recognizer import Recognizer
 from cslr.stream.session import Stream, StreamResult
 
@@ -55,58 +56,31 @@ def _run_chunks(recognizer: Recognizer, streams: list[Stream]) -> dict[Stream, l
     return results
 
 
-@torch.inference_mode()
 def forward_chunks(
-    recognizer: Recognizer, chunks: list[np.ndarray], states: list[LSTMState | None]
-) -> tuple[list[np.ndarray], list[LSTMState]]:
-    """One ``forward_chunk`` call for ``B`` streams.
+    recognizer: Recognizer, chunks: list[np.ndarray], states: list[ChunkState | None]
+) -> tuple[list[np.ndarray], list[ChunkState]]:
+    """One :meth:`Recognizer.forward_chunk` call (PyTorch or ONNX Runtime) for ``B`` streams.
 
     Args:
-        recognizer: holds the causal model.
+        recognizer: holds the causal model (and the runtime, where one is configured).
         chunks: ``B`` feature arrays of equal shape ``(t, 300)``.
         states: each stream's ``(h, c)``, each ``(layers, 1, hidden)``, or None for a new stream.
 
     Returns:
-        per stream, log-probs ``(t', V)`` as numpy and the new state.
+        per stream, log-probs ``(t', V)`` and the new state.
     """
-    model, device = recognizer.model, recognizer.device
-    x = torch.from_numpy(np.stack(chunks)).to(device)
-    encoder: CausalLSTMEncoder = model.encoder  # type: ignore[assignment]  # forward_chunk checks it
-    full = [s if s is not None else encoder.initial_state(1, device) for s in states]
-    h = torch.cat([s[0] for s in full], dim=1)
-    c = torch.cat([s[1] for s in full], dim=1)
-    with torch.autocast(device.type, enabled=recognizer.use_amp):
-        log_probs, (h, c) = model.forward_chunk(x, (h, c))
-    out = log_probs.float().cpu().numpy()
-    return ([out[:, i] for i in range(len(chunks))],
-            [(h[:, i : i + 1].clone(), c[:, i : i + 1].clone()) for i in range(len(chunks))])
+    fresh = recognizer.chunk_state(1)
+    full = [s if s is not None else fresh for s in states]
+    state = (np.concatenate([s[0] for s in full], axis=1), np.concatenate([s[1] for s in full], axis=1))
+    log_probs, (h, c) = recognizer.forward_chunk(np.stack(chunks), state)
+    return ([log_probs[:, i] for i in range(len(chunks))],
+            [(h[:, i : i + 1].copy(), c[:, i : i + 1].copy()) for i in range(len(chunks))])
 
 
 def _run_windows(recognizer: Recognizer, streams: list[Stream]) -> dict[Stream, list[StreamResult]]:
     """One padded ``model(...)`` call over every due window."""
     windows = [s.next_window() for s in streams]
     start = time.perf_counter()
-    log_probs = log_probs_batch(recognizer, windows)
+    log_probs = recognizer.log_probs_batch(windows)
     model_ms = (time.perf_counter() - start) * MS_PER_S
     return {s: s.push_window(lp, model_ms) for s, lp in zip(streams, log_probs, strict=True)}
-
-
-@torch.inference_mode()
-def log_probs_batch(recognizer: Recognizer, features: list[np.ndarray]) -> list[np.ndarray]:
-    """Per sequence log-probs ``(T'_i, V)`` for features ``(T_i, 300)`` (empty ones give ``(0, V)``)."""
-    vocab = len(recognizer.vocab)
-    out: list[np.ndarray] = [np.zeros((0, vocab), np.float32)] * len(features)
-    live = [i for i, f in enumerate(features) if len(f)]
-    if not live:
-        return out
-    longest = max(len(features[i]) for i in live)
-    x = np.zeros((len(live), longest, features[live[0]].shape[1]), np.float32)
-    for row, i in enumerate(live):
-        x[row, : len(features[i])] = features[i]
-    lengths = torch.tensor([len(features[i]) for i in live], device=recognizer.device)
-    with torch.autocast(recognizer.device.type, enabled=recognizer.use_amp):
-        result = recognizer.model(torch.from_numpy(x).to(recognizer.device), lengths)
-    lp = result.log_probs.float().cpu().numpy()
-    for row, i in enumerate(live):
-        out[i] = lp[: int(result.out_lengths[row]), row]
-    return out

@@ -15,7 +15,8 @@ import torch
 
 from cslr.data.vocab import Vocabulary
 from cslr.decode.ctc import Hypothesis, beam_search, greedy_decode
-from cslr.export.runtime import LogProbsBackend  # issue 7 (export)
+from cslr.export.graphs import initial_state
+from cslr.export.runtime import ChunkState, LogProbsBackend  # issue 7 (export)
 from cslr.language.grammar import Lang, glosses_to_english
 from cslr.model.checkpoint import default_checkpoint_path, load_checkpoint
 from cslr.model.network import CSLRModel
@@ -108,17 +109,50 @@ class Recognizer:
         # --- end issue 7 (export) ---
         return cls(model, vocab, **options)
 
-    @torch.inference_mode()
     def log_probs(self, features: np.ndarray) -> np.ndarray:
         """Per-step log-posteriors ``(T', V)`` for one sequence of features ``(T, F)``."""
+        return self.log_probs_batch([features])[0]
+
+    @torch.inference_mode()
+    def log_probs_batch(self, features: list[np.ndarray]) -> list[np.ndarray]:
+        """Per sequence log-probs ``(T'_i, V)`` for features ``(T_i, F)`` in one batched call (empty ones
+        give ``(0, V)``): the runtime's, or one padded PyTorch forward."""
+        out: list[np.ndarray] = [np.zeros((0, len(self.vocab)), np.float32)] * len(features)
+        live = [i for i, f in enumerate(features) if len(f)]
+        if not live:
+            return out
         if self.runtime is not None:  # issue 7 (export)
-            return self.runtime.log_probs(features)
-        x = torch.from_numpy(features).unsqueeze(0).to(self.device)
-        lengths = torch.tensor([features.shape[0]], device=self.device)
+            for i, lp in zip(live, self.runtime.log_probs_batch([features[i] for i in live]), strict=True):
+                out[i] = lp
+            return out
+        longest = max(len(features[i]) for i in live)
+        x = np.zeros((len(live), longest, features[live[0]].shape[1]), np.float32)
+        for row, i in enumerate(live):
+            x[row, : len(features[i])] = features[i]
+        lengths = torch.tensor([len(features[i]) for i in live], device=self.device)
         with torch.autocast(self.device.type, enabled=self.use_amp):
-            out = self.model(x, lengths)
-        steps = int(out.out_lengths[0])
-        return out.log_probs[:steps, 0].float().cpu().numpy()
+            result = self.model(torch.from_numpy(x).to(self.device), lengths)
+        lp = result.log_probs.float().cpu().numpy()
+        for row, i in enumerate(live):
+            out[i] = lp[: int(result.out_lengths[row]), row]
+        return out
+
+    def chunk_state(self, batch: int = 1) -> ChunkState:
+        """The state of ``batch`` new streams for :meth:`forward_chunk` (zeros)."""
+        h, c = initial_state(self.model, batch)
+        return h.numpy(), c.numpy()
+
+    @torch.inference_mode()
+    def forward_chunk(self, features: np.ndarray, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
+        """One streaming step of ``B`` streams (causal model): features ``(B, t, F)`` and state ``(h, c)``
+        (each ``(layers, B, hidden)``) → log-probs ``(t', B, V)`` and the new state, all numpy; run by the
+        runtime's chunk graph, or by ``model.forward_chunk``."""
+        if self.runtime is not None:  # issue 7 (export)
+            return self.runtime.forward_chunk(features, state)
+        h, c = (torch.from_numpy(np.ascontiguousarray(s)).to(self.device) for s in state)
+        with torch.autocast(self.device.type, enabled=self.use_amp):
+            log_probs, (h, c) = self.model.forward_chunk(torch.from_numpy(features).to(self.device), (h, c))
+        return log_probs.float().cpu().numpy(), (h.float().cpu().numpy(), c.float().cpu().numpy())
 
     def decode(self, log_probs: np.ndarray) -> Hypothesis:
         """Best hypothesis for ``log_probs`` ``(T', V)``: greedy at beam width 1, else prefix beam search."""

@@ -257,18 +257,20 @@ class Stream:
             self._timings["features"] = (time.perf_counter() - start) * 1000.0
             return rows
 
-    def push_chunk(self, log_probs: np.ndarray, state: ChunkState | None, model_ms: float) -> list[StreamResult]:
+    def push_chunk(
+        self, log_probs: np.ndarray, state: ChunkState | None, model_ms: float
+    ) -> list[StreamResult]:
         """Chunk mode: the model's output ``(t', V)`` and new state for the last :meth:`next_chunk`."""
         with self._lock:
             self.state = state
             start = time.perf_counter()
             self.decoder.push(log_probs)
             # the decoder's labels since the last commit are the whole utterance: they replace its reading
-            stride = self.stride
-            glosses = [self._timed(s.token, self._input_frame(s.start * stride),
-                                   self._input_frame(s.end * stride), s.confidence) for s in self.decoder.spans()]
-            now = self._input_frame(self.decoder.steps * stride)
-            self.captions = captions.add_window(self.captions, glosses, max(self.captions.committed_until, 0), now)
+            stride, frame = self.stride, self._input_frame
+            glosses = [self._timed(s.token, frame(s.start * stride), frame(s.end * stride), s.confidence)
+                       for s in self.decoder.spans()]
+            since, now = max(self.captions.committed_until, 0), frame(self.decoder.steps * stride)
+            self.captions = captions.add_window(self.captions, glosses, since, now)
             self._timings.update(model=model_ms, ctc=(time.perf_counter() - start) * 1000.0)
             return self._emit()
 
@@ -316,8 +318,8 @@ class Stream:
     def _result(self, kind: Literal["partial", "final"], glosses: tuple[TimedGloss, ...], sentence: str,
                 language_s: float, end: bool) -> StreamResult:
         fps = self.config.fps
-        segments = tuple(Segment(g.gloss, round(g.start / fps, TIME_DECIMALS), round(g.end / fps, TIME_DECIMALS),
-                                 round(g.confidence, 4)) for g in glosses)
+        segments = tuple(Segment(g.gloss, round(g.start / fps, TIME_DECIMALS),
+                                 round(g.end / fps, TIME_DECIMALS), round(g.confidence, 4)) for g in glosses)
         timings = dict(self._timings, language=language_s * 1000.0)
         confidence = float(np.mean([g.confidence for g in glosses])) if glosses else 0.0
         return StreamResult(kind, tuple(g.gloss for g in glosses), sentence, segments, round(confidence, 4),

@@ -111,7 +111,8 @@ class CheckpointManager:
 
 def capture_rng() -> dict[str, Any]:
     """The Python, NumPy, torch (and CUDA) random states, as tensors and builtins (``weights_only``-safe)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    assert isinstance(keys, np.ndarray)
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],

@@ -4,8 +4,9 @@ The loop's mutable progress lives in one :class:`TrainState`; everything else is
 (:class:`cslr.config.TrainConfig`).
 
 - **Precision** (``train.amp``): ``auto`` is fp16 autocast with a ``GradScaler`` on CUDA and fp32 on the
-  CPU (bf16 autocast made the default LSTM recipe slower on the CPUs we measured, see
-  ``bench/train_throughput.py``); ``bf16`` forces bf16 autocast (CPU or CUDA).
+  CPU; ``bf16`` is bf16 autocast (CPU or CUDA). bf16 pays off only on CPUs with native bf16 (AVX512-BF16,
+  AMX) and changes the numbers a little, so the CPU default stays fp32: measure with
+  ``bench/train_throughput.py`` and opt in.
 - **Checkpoints**: resumable ones every epoch (and every ``save_every_steps`` steps) through
   :class:`cslr.train.checkpoints.CheckpointManager` (newest 5 kept, atomic writes, ``last.pt``), and
   ``best.pt`` (model only, by dev WER). ``resume`` restores model, optimizer, scheduler, scaler, RNG
@@ -262,7 +263,7 @@ class ResumableSampler(DistributedSampler):
         super().__init__(dataset, dist_info.world, dist_info.rank, shuffle=True, seed=seed)
         self.skip = 0
 
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:  # type: ignore[override]
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
         super().set_epoch(epoch)
         self.skip = skip
 
@@ -446,15 +447,23 @@ class Trainer:
 
     def _sentences(self, epoch: int) -> Sequence[Sentence]:
         if hasattr(self.train_data, "train_for_epoch"):
-            return self.train_data.train_for_epoch(self.cfg.data, epoch)  # type: ignore[no-any-return]
-        return self.train_data  # type: ignore[no-any-return]
+            sentences: Sequence[Sentence] = self.train_data.train_for_epoch(self.cfg.data, epoch)
+            return sentences
+        return self.train_data
 
     def _loader(self, epoch: int) -> DataLoader:
         """This rank's loader for ``epoch``, starting after the batches already trained."""
         if self._loader_epoch is None or self._loader_epoch[0] != epoch:
             dataset = KeypointSequenceDataset.from_sentences(self._sentences(epoch), self.vocab, self.augment)
             sampler = ResumableSampler(dataset, self.dist, self.cfg.train.seed)
-            loader = DataLoader(dataset, batch_size=self.per_rank_batch, sampler=sampler, collate_fn=collate)
+            # its own generator: a loader iterator started after a resume must not draw from the global one
+            loader = DataLoader(
+                dataset,
+                batch_size=self.per_rank_batch,
+                sampler=sampler,
+                collate_fn=collate,
+                generator=torch.Generator().manual_seed(self.cfg.train.seed),
+            )
             self._loader_epoch = (epoch, loader)
         loader = self._loader_epoch[1]
         assert isinstance(loader.sampler, ResumableSampler)
@@ -539,7 +548,7 @@ def prepare_model(model: CSLRModel, dist_info: DistInfo) -> CSLRModel:
     """``SyncBatchNorm`` in place of batch norm when training on several processes."""
     has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
     if dist_info.world > 1 and has_bn:
-        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[return-value]
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return model
 
 
