@@ -70,7 +70,9 @@ def test_shipped_config(path: Path, tmp_path: Path) -> None:
     assert out.out_lengths.tolist() == [-(-n // cfg.model.stride) for n in LENGTHS]
     assert torch.isfinite(out.log_probs).all() and out.loss is not None and torch.isfinite(out.loss)
     out.loss.backward()
-    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
+    no_grad = [
+        n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())
+    ]
     assert not no_grad, no_grad[:5]
 
     model.eval()

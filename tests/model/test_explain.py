@@ -66,7 +66,9 @@ def test_pose_only_model_is_explained_without_gates(tmp_path: Path, sample) -> N
     ckpt = _checkpoint(tmp_path, ("pose",))
     path = tmp_path / "kp.npz"
     save_keypoints(sample.keypoints, path)
-    assert main(["recognize", str(path), "--checkpoint", str(ckpt), "--explain", str(tmp_path / "p.png")]) == 0
+    assert (
+        main(["recognize", str(path), "--checkpoint", str(ckpt), "--explain", str(tmp_path / "p.png")]) == 0
+    )
     assert (tmp_path / "p.png").stat().st_size > 0
 
 
@@ -74,7 +76,9 @@ def test_rgb_model_needs_frames(tmp_path: Path, sample, capsys: pytest.CaptureFi
     ckpt = _checkpoint(tmp_path, ("pose", "rgb"))
     path = tmp_path / "kp.npz"
     save_keypoints(sample.keypoints, path)
-    assert main(["recognize", str(path), "--checkpoint", str(ckpt), "--explain", str(tmp_path / "x.png")]) == 2
+    assert (
+        main(["recognize", str(path), "--checkpoint", str(ckpt), "--explain", str(tmp_path / "x.png")]) == 2
+    )
     assert "RGB stream" in capsys.readouterr().err
 
 

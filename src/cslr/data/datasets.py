@@ -47,6 +47,7 @@ PAUSE_FRAMES = (2, 10)  # frames of pause between stitched signs
 EDGE_FRAMES = (3, 12)  # frames of rest before the first and after the last sign
 PAUSE_JITTER = 0.002  # std of coordinate noise on synthesised pause frames
 PAUSE_KINDS = ("hold", "rest", "glide")
+BODY_HAND_POINTS = slice(15, 23)  # body points 15-22: wrists, pinkies, index fingers, thumbs
 DATA_ENV = "CSLR_SHARED_DATA"
 
 
@@ -270,9 +271,15 @@ def _pause(a: Keypoints, b: Keypoints, rng: np.random.Generator) -> Keypoints:
 
 
 def _rest(kp: Keypoints, frame: int, frames: int, rng: np.random.Generator) -> Keypoints:
-    """``frames`` frames of the body of ``kp[frame]`` with both hands out of view (conf 0)."""
+    """``frames`` frames of the body of ``kp[frame]`` with both hands out of view (conf 0).
+
+    The body model's own wrist and finger points (``BODY_HAND_POINTS``) are hidden too: kept, they
+    showed where the neighbouring sign starts or ends, so a model could name the first sign from the
+    rest frames before it was signed (a leak that real recordings do not have).
+    """
     conf = np.zeros((frames, kp.conf.shape[1]), np.float32)
     conf[:, BODY] = kp.conf[frame, BODY]
+    conf[:, BODY_HAND_POINTS] = 0.0
     return _jitter(Keypoints(np.repeat(kp.xyz[frame : frame + 1], frames, 0), conf, kp.fps), rng)
 
 

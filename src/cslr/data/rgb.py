@@ -5,15 +5,15 @@
   from the keypoints. A :class:`VideoBatch` hands the extra model inputs over with
   :meth:`VideoBatch.model_inputs`, so a training step is
   ``model(b.features, b.lengths, b.targets, b.target_lengths, **b.model_inputs())``.
-* :func:`cue_corpus` — a synthetic task that needs both streams: each gloss is a *hand shape* (seen
-  in the keypoints, invisible in the frames, where hands are plain discs) combined with a *glove
-  colour* (seen in the frames, absent from the keypoints). A pose-only model cannot tell the colours
-  apart and an RGB-only model cannot tell the shapes apart; a fused model can do both.
+* :func:`cue_corpus` — a synthetic task that needs both streams: each gloss is a *movement* of the
+  synthetic signer (in the keypoints; the frames hide arms and hands) combined with a *colour cue*
+  (a badge on the chest, lit while the sign is performed: in the frames, absent from the keypoints).
+  A pose-only model cannot tell the colours apart and an RGB-only model cannot tell the movements
+  apart; a fused model can do both.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,7 +25,7 @@ from cslr.data.vocab import Vocabulary
 from cslr.decode.ctc import BLANK_ID
 from cslr.model.rgb_stream import roi_boxes
 from cslr.pose.keypoints import Keypoints, preprocess
-from cslr.pose.render import SKIN_COLOUR, render_frames
+from cslr.pose.render import render_frames
 from cslr.pose.synth import SyntheticSigner
 
 CUE_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -68,8 +68,14 @@ class VideoBatch:
 
     def to(self, device: torch.device | str) -> VideoBatch:
         """The same batch on ``device``."""
-        moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return VideoBatch(**{k: v.to(device) if v is not None else None for k, v in moved.items()})
+        return VideoBatch(
+            self.features.to(device),
+            self.frames.to(device),
+            None if self.boxes is None else self.boxes.to(device),
+            self.lengths.to(device),
+            self.targets.to(device),
+            self.target_lengths.to(device),
+        )
 
     def model_inputs(self) -> dict[str, torch.Tensor | None]:
         """The keyword inputs :class:`~cslr.model.network.CSLRModel` takes beside the pose features."""
@@ -114,71 +120,47 @@ def collate_video(
     )
 
 
-# Hand shapes of the cue task: five finger curls (thumb .. pinky, 0 straight, 1 curled) and the hand's
-# in-plane angle (radians); the left hand rests, so its shape is never seen.
-CUE_SHAPES = np.array(
-    [
-        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # open hand
-        [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],  # fist
-        [1.0, 0.0, 1.0, 1.0, 1.0, 0.7],  # index finger, tilted
-        [0.0, 1.0, 1.0, 1.0, 0.0, -0.7],  # thumb and pinky out, tilted the other way
-    ]
-)
-
-
-def cue_signer(num_shapes: int, seed: int = 0) -> SyntheticSigner:
-    """A synthetic signer whose signs differ *only* in hand shape (:data:`CUE_SHAPES`), held through the
-    sign, along one shared one-handed wrist path (so the wrist, all that :func:`cue_corpus` frames show of
-    a hand, moves the same way for every sign)."""
-    if not 1 <= num_shapes <= len(CUE_SHAPES):
-        raise ValueError(f"num_shapes must be in 1..{len(CUE_SHAPES)}, got {num_shapes}")
-    signer = SyntheticSigner(num_shapes, seed)
-    template = dataclasses.replace(signer.glosses[0], two_handed=False)
-    shapes = [np.stack([CUE_SHAPES[i], CUE_SHAPES[0]]) for i in range(num_shapes)]
-    signer.glosses = tuple(dataclasses.replace(template, start_shape=h, end_shape=h) for h in shapes)
-    return signer
-
-
-def cue_gloss(shape: int, colour: str) -> str:
-    """Name of the gloss made of hand shape ``shape`` and glove colour ``colour``, e.g. ``S1-red``."""
-    return f"S{shape}-{colour}"
+def cue_gloss(sign: int, colour: str) -> str:
+    """Name of the gloss made of movement ``sign`` and cue colour ``colour``, e.g. ``S1-red``."""
+    return f"S{sign}-{colour}"
 
 
 def cue_corpus(
     num_sentences: int,
     rng: np.random.Generator,
-    num_shapes: int = 2,
+    num_signs: int = 2,
     colours: Sequence[str] = ("red", "blue"),
     size: int = CUE_IMAGE_SIZE,
     signs: tuple[int, int] = (1, 3),
     seed: int = 0,
 ) -> list[VideoSentence]:
-    """Sentences of the shape x colour task (see the module docstring).
+    """Sentences of the movement x colour task (see the module docstring).
 
-    While a sign is performed both gloves take its colour; between signs they are skin-coloured. Hands
-    are drawn as discs at the wrists, so the frames show where the hands are but not their shape.
+    Each gloss is one of ``num_signs`` movements of the synthetic signer combined with a colour. The
+    frames are rendered from the keypoints with the arms and hands hidden (the camera shows head and
+    torso, not the movement) and a badge on the chest lit in the gloss's colour while the sign is
+    performed. The keypoints carry the movement and nothing of the colour.
 
     Args:
         num_sentences: sentences to make, each by a new random signer appearance.
         rng: all per-sentence randomness.
-        num_shapes: hand shapes (signs of :func:`cue_signer`).
-        colours: glove colours, names from :data:`CUE_COLOURS`.
+        num_signs: movements (signs of a :class:`SyntheticSigner` with this seed).
+        colours: cue colours, names from :data:`CUE_COLOURS`.
         size: image side in pixels.
         signs: inclusive range of signs per sentence.
-        seed: seed of the hand-shape inventory.
+        seed: seed of the movement inventory.
     """
-    signer = cue_signer(num_shapes, seed)
+    signer = SyntheticSigner(num_signs, seed)
     out = []
     for _ in range(num_sentences):
         n = int(rng.integers(signs[0], signs[1] + 1))
-        shapes = [int(s) for s in rng.integers(0, num_shapes, n)]
+        moves = [int(s) for s in rng.integers(0, num_signs, n)]
         cues = [colours[int(c)] for c in rng.integers(0, len(colours), n)]
-        kp, spans = signer.sentence(shapes, rng)
-        gloves = np.broadcast_to(np.asarray(SKIN_COLOUR, np.float32), (len(kp), 2, 3)).copy()
+        kp, spans = signer.sentence(moves, rng)
+        badge = np.full((len(kp), 3), np.nan, np.float32)
         for (start, end), cue in zip(spans, cues, strict=True):
-            gloves[start:end] = CUE_COLOURS[cue]
-        frames = render_frames(kp, size, gloves, hand_style="disc", rng=rng)
-        out.append(
-            VideoSentence(kp, frames, tuple(cue_gloss(s, c) for s, c in zip(shapes, cues, strict=True)))
-        )
+            badge[start:end] = CUE_COLOURS[cue]
+        frames = render_frames(kp, size, hand_style="hidden", rng=rng, badge_colours=badge)
+        glosses = tuple(cue_gloss(m, c) for m, c in zip(moves, cues, strict=True))
+        out.append(VideoSentence(kp, frames, glosses))
     return out

@@ -18,7 +18,7 @@ from torch import nn
 from cslr.config import ModelConfig
 from cslr.decode.ctc import BLANK_ID
 from cslr.model.fusion import GatedAttentionFusion
-from cslr.model.pose_stream import build_pose_stream
+from cslr.model.pose_stream import GraphPoseStream, PoseStream, build_pose_stream
 from cslr.model.rgb_stream import RGBStream
 from cslr.model.temporal import CausalLSTMEncoder, LSTMState, build_temporal
 
@@ -163,8 +163,9 @@ class CSLRModel(nn.Module):
             if name == "pose":
                 parts.append(self._stream("pose")(_required(features, "features", "a pose stream")))
             else:
-                rgb: RGBStream = self._stream("rgb")  # type: ignore[assignment]
-                parts.append(rgb(_required(frames, "frames", "an RGB stream"), lengths, boxes))
+                parts.append(
+                    self._stream("rgb")(_required(frames, "frames", "an RGB stream"), lengths, boxes)
+                )
         if len(parts) > 1 and parts[0].shape[1] != parts[1].shape[1]:
             raise ValueError(
                 f"features and frames differ in length: {parts[0].shape[1]} vs {parts[1].shape[1]}"
@@ -206,9 +207,9 @@ class CSLRModel(nn.Module):
         y, state = self.encoder.forward_chunk(x, state)
         return self.head(y).log_softmax(-1).transpose(0, 1), state
 
-    def _stream(self, name: str) -> nn.Module:
+    def _stream(self, name: str) -> PoseStream | GraphPoseStream | RGBStream:
         """The stream module called ``name`` (``pose`` or ``rgb``)."""
-        module = self.pose if name == "pose" else self.rgb
+        module: PoseStream | GraphPoseStream | RGBStream | None = self.pose if name == "pose" else self.rgb
         if module is None:
             raise ValueError(f"this model has no {name} stream")
         return module

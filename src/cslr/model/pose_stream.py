@@ -78,6 +78,8 @@ class GraphPoseStream(nn.Module):
     def __init__(self, hidden: int, layers: int, dropout: float) -> None:
         super().__init__()
         channels = max(GCN_MIN_CHANNELS, hidden // GCN_CHANNEL_DIVISOR)
+        self.adjacency: torch.Tensor
+        self.parents: torch.Tensor
         self.register_buffer("adjacency", torch.from_numpy(normalized_adjacency()), persistent=False)
         self.register_buffer("parents", torch.from_numpy(bone_parents()), persistent=False)
         self.embed = nn.Linear(FEATURES_PER_POINT + BONE_DIM, channels)

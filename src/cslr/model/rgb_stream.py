@@ -22,6 +22,7 @@ the features before the projection.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -121,6 +122,8 @@ class RGBStream(nn.Module):
             self.backbone.requires_grad_(False)
         self.clip_backbone = cfg.rgb_backbone == "s3d"
         self.size, self.roi_size, self.rois = cfg.rgb_size, cfg.roi_size, tuple(cfg.rgb_rois)
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.project = nn.Sequential(
@@ -168,7 +171,8 @@ class RGBStream(nn.Module):
         """Backbone features ``(B, T, width)`` of normalised images ``(B*T, 3, h, w)``."""
         if self.clip_backbone:
             clip = images.view(b, t, *images.shape[1:]).transpose(1, 2)  # (B, 3, T, h, w)
-            feats = self.backbone.features(clip).mean(dim=(3, 4))  # (B, width, T / 8)
+            features = cast(nn.Module, self.backbone.features)
+            feats = features(clip).mean(dim=(3, 4))  # (B, width, T / 8)
             return F.interpolate(feats, size=t, mode="linear", align_corners=False).transpose(1, 2)
         flat_valid = valid.flatten()
         feats = self.backbone(images[flat_valid])

@@ -146,7 +146,7 @@ def build_temporal(
         raise ValueError(f"unknown temporal encoder {name!r}; choose from {sorted(TEMPORAL_ENCODERS)}")
     if name == "transformer":
         return TransformerEncoder(input_dim, hidden, layers, dropout, heads)
-    return TEMPORAL_ENCODERS[name](input_dim, hidden, layers, dropout)  # type: ignore[call-arg]
+    return TEMPORAL_ENCODERS[name](input_dim, hidden, layers, dropout)
 
 
 # --- end issue 4 ---

@@ -14,7 +14,15 @@ from typing import Literal
 
 import numpy as np
 
-from cslr.pose.keypoints import LEFT_HAND, LEFT_WRIST, RIGHT_HAND, RIGHT_WRIST, Keypoints
+from cslr.pose.keypoints import (
+    LEFT_HAND,
+    LEFT_SHOULDER,
+    LEFT_WRIST,
+    RIGHT_HAND,
+    RIGHT_SHOULDER,
+    RIGHT_WRIST,
+    Keypoints,
+)
 from cslr.pose.skeleton import BODY_BONES, HAND_BONES
 
 DEFAULT_SIZE = 32
@@ -28,7 +36,10 @@ NOISE_STD = 6.0  # pixel noise, 0-255 scale
 UPPER_BODY_BONES = tuple((i, j) for i, j in BODY_BONES if i < 25 and j < 25)  # legs are out of frame
 PIXEL_MAX = 255
 
-HandStyle = Literal["skeleton", "disc"]
+HandStyle = Literal["skeleton", "disc", "hidden"]
+ARM_POINTS = frozenset(range(13, 23))  # elbows, wrists and the hand points of the body model
+BADGE_RADIUS = 0.08  # of the image side
+BADGE_DROP = 0.5  # badge centre below the shoulders, in shoulder widths
 
 
 def render_frames(
@@ -37,6 +48,7 @@ def render_frames(
     hand_colours: np.ndarray | None = None,
     hand_style: HandStyle = "skeleton",
     rng: np.random.Generator | None = None,
+    badge_colours: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw each frame of ``kp`` (normalised image coordinates) as a ``size`` x ``size`` RGB image.
 
@@ -44,8 +56,11 @@ def render_frames(
         kp: the keypoints to draw.
         size: image side in pixels.
         hand_colours: ``(T, 2, 3)`` colour (0-255) of the left and right hand per frame; skin by default.
-        hand_style: ``"skeleton"`` (finger bones) or ``"disc"`` (one disc per hand at the wrist).
+        hand_style: ``"skeleton"`` (finger bones), ``"disc"`` (one disc per hand at the wrist) or
+            ``"hidden"`` (neither hands nor arms are drawn: the camera shows no movement).
         rng: adds pixel noise when given.
+        badge_colours: ``(T, 3)`` colour of a badge on the chest (below the shoulders' midpoint) per
+            frame; NaN rows draw no badge. None: no badge.
 
     Returns:
         uint8 ``(T, 3, size, size)``, channels first as the RGB stream takes them.
@@ -55,10 +70,16 @@ def render_frames(
         hand_colours = np.broadcast_to(np.asarray(SKIN_COLOUR, np.float32), (t, 2, 3))
     image = np.broadcast_to(np.asarray(BACKGROUND, np.float32)[:, None, None], (t, 3, size, size)).copy()
     grid = (np.arange(size, dtype=np.float32) + 0.5) / size
+    hidden = hand_style == "hidden"
     for a, b in UPPER_BODY_BONES:
-        _draw_bone(image, grid, kp, a, b, np.asarray(BODY_COLOUR, np.float32), BONE_RADIUS)
+        if not (hidden and (a in ARM_POINTS or b in ARM_POINTS)):
+            _draw_bone(image, grid, kp, a, b, np.asarray(BODY_COLOUR, np.float32), BONE_RADIUS)
+    if badge_colours is not None:
+        _draw_badge(image, grid, kp, badge_colours)
     for side, (part, wrist) in enumerate(((LEFT_HAND, LEFT_WRIST), (RIGHT_HAND, RIGHT_WRIST))):
         colour = np.asarray(hand_colours[:, side], np.float32)
+        if hidden:
+            break
         if hand_style == "disc":
             _splat(image, grid, kp.xyz[:, wrist, :2], kp.conf[:, part].max(1) > 0, colour, HAND_RADIUS)
             continue
@@ -67,6 +88,15 @@ def render_frames(
     if rng is not None:
         image += rng.normal(0.0, NOISE_STD, image.shape).astype(np.float32)
     return np.clip(np.rint(image), 0, PIXEL_MAX).astype(np.uint8)
+
+
+def _draw_badge(image: np.ndarray, grid: np.ndarray, kp: Keypoints, colours: np.ndarray) -> None:
+    """A disc on the chest, below the shoulders' midpoint, in frames whose colour is not NaN."""
+    left, right = kp.xyz[:, LEFT_SHOULDER, :2], kp.xyz[:, RIGHT_SHOULDER, :2]
+    width = np.linalg.norm(left - right, axis=-1, keepdims=True)
+    centre = (left + right) / 2 + np.concatenate([np.zeros_like(width), BADGE_DROP * width], axis=1)
+    lit = ~np.isnan(colours).any(1)
+    _splat(image, grid, centre, lit, np.nan_to_num(colours).astype(np.float32), BADGE_RADIUS)
 
 
 def _draw_bone(
