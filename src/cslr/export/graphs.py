@@ -42,20 +42,26 @@ def pool_full(x: torch.Tensor, stride: int) -> torch.Tensor:
     return total / count
 
 
+class UnsupportedExport(ValueError):
+    """The model has a part the exported graphs do not cover (RGB streams, the Transformer encoder)."""
+
+
 def _pose_stream(model: CSLRModel) -> nn.Module:
     """The pose stream of a pose-only model (the graphs take keypoint features only)."""
     if model.pose is None or model.rgb is not None:
-        raise TypeError(f"cannot export a model with streams {model.cfg.streams}: pose only")
+        raise UnsupportedExport(f"cannot export a model with streams {model.cfg.streams}: pose only")
     return model.pose
 
 
 def _encoder_lstm(model: CSLRModel) -> nn.LSTM:
     """The LSTM inside either temporal encoder."""
     if model.cfg.streams != ("pose",):  # issue 4: the exported graphs take pose features only
-        raise TypeError(f"export supports pose-only models, this one has streams {model.cfg.streams}")
+        raise UnsupportedExport(f"export supports pose-only models, this one has streams {model.cfg.streams}")
     encoder = model.encoder
     if not isinstance(encoder, BiLSTMEncoder | CausalLSTMEncoder):
-        raise TypeError(f"cannot export temporal encoder {type(encoder).__name__}")
+        raise UnsupportedExport(
+            f"cannot export temporal encoder {type(encoder).__name__} yet: export supports the LSTM encoders"
+        )
     return encoder.lstm
 
 
