@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,12 @@ import onnx
 import pytest
 
 from cslr.cli import main
+from cslr.config import ExperimentConfig
 from cslr.export.graphs import STATE_IN, initial_state
 from cslr.export.onnx import export_onnx, read_vocab, run_chunked, verify_onnx
 from cslr.export.parity import ATOL, ParityError, random_features, torch_log_probs
 from cslr.export.runtime import CPU_PROVIDER, CUDA_PROVIDER, OnnxRuntimeBackend, select_providers, warmup
+from cslr.model.checkpoint import save_checkpoint
 from cslr.model.network import CSLRModel
 from cslr.stream.recognizer import Recognizer
 from tests.export.conftest import VOCAB, tiny_model
@@ -158,6 +161,18 @@ def test_cli_export_onnx_writes_and_verifies(causal_checkpoint: Path, tmp_path: 
 def test_cli_export_missing_checkpoint_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", "onnx", str(tmp_path / "nope.pt")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_cli_export_transformer_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    model = tiny_model("transformer")
+    cfg = dataclasses.replace(ExperimentConfig(), model=model.cfg)
+    checkpoint = save_checkpoint(tmp_path / "transformer.pt", model, cfg, VOCAB)
+    assert main(["export", fmt, str(checkpoint), "-o", str(tmp_path / f"m.{fmt}")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "TransformerEncoder" in err
 
 
 def test_cli_warmup_with_onnx_backend(
