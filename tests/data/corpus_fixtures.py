@@ -8,12 +8,16 @@ for Kaggle ISLR, real landmark clips written as Kaggle parquet files).
 from __future__ import annotations
 
 import csv
+import json
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from cslr.pose.io import save_keypoints
+from cslr.pose.synth import SyntheticSigner
 
 STM = Path("text") / "gloss-stm"
 
@@ -142,3 +146,23 @@ def _long_format(clip: np.ndarray) -> dict[str, list[object]]:
                 for axis, v in zip("xyz", xyz, strict=True):
                     cols[axis].append(float(v))
     return cols
+
+
+def synthetic_manifest(root: Path, suffix: str) -> list[dict[str, str]]:
+    """Keypoint files of the synthetic signer listed in a manifest (one row per sentence)."""
+    signer, rng = SyntheticSigner(5, seed=0), np.random.default_rng(0)
+    rows = []
+    for k, split in enumerate(["train"] * 6 + ["dev"] * 2 + ["val"] * 2):
+        ids = rng.integers(0, 5, int(rng.integers(1, 4))).tolist()
+        kp, _ = signer.sentence(ids, rng)
+        rel = f"clips/{k}.npz"
+        (root / "clips").mkdir(exist_ok=True)
+        save_keypoints(kp, root / rel)
+        rows.append({"path": rel, "gloss": " ".join(signer.gloss_names[i] for i in ids),
+                     "split": split, "signer": f"p{k % 3}"})  # fmt: skip
+    if suffix == ".csv":
+        lines = ["path,gloss,split,signer"] + [",".join(r.values()) for r in rows]
+        (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    else:
+        (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,7 @@ from cslr.config import DataConfig
 from cslr.data.corpora import detect_format, load_corpus
 from cslr.data.datasets import ISLR_FPS, Augment, build_training_data, load_item_keypoints, resample
 from cslr.data.vocab import Vocabulary, clean_glosses
-from cslr.pose.io import save_keypoints
 from cslr.pose.keypoints import DEFAULT_FPS, Keypoints
-from cslr.pose.synth import SyntheticSigner
 from tests.data import corpus_fixtures as fx
 
 
@@ -82,29 +79,9 @@ def test_islr_kaggle_layout_reads_the_same_keypoints_as_the_bundle(shared_data: 
     assert not train_signers & {s.signer for s in data.dev + data.test}
 
 
-def _synthetic_manifest(root: Path, suffix: str) -> list[dict[str, str]]:
-    """Keypoint files of the synthetic signer listed in a manifest (one row per sentence)."""
-    signer, rng = SyntheticSigner(5, seed=0), np.random.default_rng(0)
-    rows = []
-    for k, split in enumerate(["train"] * 6 + ["dev"] * 2 + ["val"] * 2):
-        ids = rng.integers(0, 5, int(rng.integers(1, 4))).tolist()
-        kp, _ = signer.sentence(ids, rng)
-        rel = f"clips/{k}.npz"
-        (root / "clips").mkdir(exist_ok=True)
-        save_keypoints(kp, root / rel)
-        rows.append({"path": rel, "gloss": " ".join(signer.gloss_names[i] for i in ids),
-                     "split": split, "signer": f"p{k % 3}"})  # fmt: skip
-    if suffix == ".csv":
-        lines = ["path,gloss,split,signer"] + [",".join(r.values()) for r in rows]
-        (root / "manifest.csv").write_text("\n".join(lines) + "\n")
-    else:
-        (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return rows
-
-
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_manifest_of_keypoint_files(tmp_path: Path, suffix: str) -> None:
-    rows = _synthetic_manifest(tmp_path, suffix)
+    rows = fx.synthetic_manifest(tmp_path, suffix)
     items = load_corpus("auto", tmp_path / f"manifest{suffix}")
     assert [i.glosses for i in items] == [tuple(r["gloss"].split()) for r in rows]
     assert [i.split for i in items] == ["train"] * 6 + ["dev"] * 4  # "val" is dev

@@ -10,6 +10,7 @@ import pytest
 from cslr.cli import main
 from cslr.train.evaluation import read_transcripts, score_files
 from cslr.train.trainer import run_training
+from tests.data.corpus_fixtures import synthetic_manifest
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -70,3 +71,10 @@ def test_eval_checkpoint_on_recipe_split_with_plots(
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000
     records = [json.loads(x) for x in (run.output_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3] and all(r["sequences_per_s"] > 0 for r in records)
+
+    synthetic_manifest(tmp_path, ".jsonl")  # the same model on a manifest's dev split
+    assert main(["eval", str(run.best_checkpoint), str(tmp_path / "manifest.jsonl"), "--split", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("WER=") and out.rstrip().endswith("4 sentences)")
+    assert main(["eval", str(run.best_checkpoint), str(tmp_path / "manifest.jsonl"), "--split", "test"]) == 2
+    assert "no items in split 'test'" in capsys.readouterr().err
