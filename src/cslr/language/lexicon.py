@@ -185,32 +185,6 @@ DETERMINERS = {
     "certain",
     "further",
 }
-PLURAL_DETERMINERS = {
-    "these",
-    "those",
-    "many",
-    "several",
-    "few",
-    "various",
-    "both",
-    "numerous",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "hundred",
-    "thousand",
-    "million",
-    "billion",
-    "twenty",
-    "fifty",
-    "dozens",
-}
 NUMBER_WORDS = {
     "one",
     "two",
@@ -230,6 +204,17 @@ NUMBER_WORDS = {
     "thirty",
     "fifty",
 }
+PLURAL_DETERMINERS = {
+    "these",
+    "those",
+    "many",
+    "several",
+    "few",
+    "various",
+    "both",
+    "numerous",
+    "dozens",
+} | (NUMBER_WORDS - {"one"})
 PREPOSITIONS = {
     "of",
     "in",
