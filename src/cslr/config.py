@@ -28,7 +28,10 @@ RGB_BACKBONES = ("resnet18", "resnet34", "resnet50", "s3d", "tiny")
 ROI_NAMES = ("face", "left_hand", "right_hand")
 # --- end issue 4 ---
 # --- issue 3 (training on real datasets) ---
-DATA_SOURCES = ("synth", "islr", "islr-kaggle", "manifest", "phoenix2014", "phoenix2014t", "csl-daily")
+DATA_SOURCES = (  # issue 4: + synth-video (keypoints and rendered frames, cslr.data.rgb.cue_corpus)
+    *("synth", "islr", "islr-kaggle", "manifest", "phoenix2014", "phoenix2014t", "csl-daily"),
+    "synth-video",
+)
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("cosine", "multistep", "constant")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
@@ -149,7 +152,9 @@ class DataConfig:
             from a Kaggle-ISLR ``.npz`` bundle stitched into sentences, :mod:`cslr.data.datasets`),
             ``"islr-kaggle"`` (the Kaggle folder: ``train.csv`` + ``train_landmark_files/``, stitched),
             or a continuous corpus: ``"manifest"`` (CSV/JSONL), ``"phoenix2014"``, ``"phoenix2014t"``,
-            ``"csl-daily"`` (their release layouts, :mod:`cslr.data.corpora`).
+            ``"csl-daily"`` (their release layouts, :mod:`cslr.data.corpora`), or ``"synth-video"``
+            (issue 4: keypoints *and* rendered frames of the synthetic signer, the movement x colour-cue
+            task of :func:`cslr.data.rgb.cue_corpus`, for RGB-only and fused models).
         path: the ``.npz`` bundle for ``islr``, the manifest file, or the corpus root folder; a relative
             path is resolved against the working directory, then against ``$CSLR_SHARED_DATA``.
         cache_dir: keypoint cache written by ``cslr extract`` (one ``.npz`` per item) for corpora whose
@@ -167,6 +172,9 @@ class DataConfig:
         dev_signers, test_signers: ``islr`` only: participants held out for dev / test; they never
             appear in training.
         seed: seed of data generation and of the signer split.
+        image_size: ``synth-video`` only: side of the rendered square frames in pixels.
+        cue_colours: ``synth-video`` only: cue colours (names of :data:`cslr.data.rgb.CUE_COLOURS`);
+            the vocabulary is ``num_glosses // len(cue_colours)`` movements x these colours.
     """
 
     source: str = "synth"
@@ -190,12 +198,18 @@ class DataConfig:
     aug_hand_dropout: float = 0.0
     aug_speed: float = 0.0
     # --- end issue 3 ---
+    # --- issue 4 (RGB / fused training on rendered frames) ---
+    image_size: int = 32
+    cue_colours: tuple[str, ...] = ("red", "blue")
+    # --- end issue 4 ---
 
     def __post_init__(self) -> None:
         if self.source not in DATA_SOURCES:
             raise ConfigError(f"data.source must be one of {DATA_SOURCES}, got {self.source!r}")
         if not 1 <= self.min_signs <= self.max_signs:
             raise ConfigError("data.min_signs must be >= 1 and <= data.max_signs")
+        if self.image_size < 1 or not self.cue_colours:  # issue 4
+            raise ConfigError("data.image_size must be >= 1 and data.cue_colours non-empty")
 
 
 @dataclass(frozen=True)

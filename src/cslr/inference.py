@@ -15,16 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
+from cslr.export.runtime import warmup
+from cslr.language.grammar import glosses_to_english
 from cslr.monitoring import stage_timer
 from cslr.pose.holistic import HolisticExtractor, PosePool, extract_video
 from cslr.pose.io import KEYPOINT_SUFFIXES, load_keypoints
-from cslr.pose.keypoints import BODY, Keypoints
+from cslr.pose.keypoints import BODY, FEATURE_DIM, Keypoints
 from cslr.serve.settings import Settings
 from cslr.stream.frames import FrameStream  # issue 6
 from cslr.stream.recognizer import RecognitionResult, Recognizer
 from cslr.stream.session import StreamConfig, StreamResult  # issue 6
 from cslr.video import VideoError, read_frame_folder, resample_frames
 
+WARMUP_LENGTHS = (16, 64)  # frames: the shapes a first request and a live window use
 MIN_SIGNER_FRACTION = 0.1  # below this share of frames with a body, the input has no signer
 
 
@@ -49,6 +52,13 @@ class InferenceService:
         self.settings = settings
         # Pose workers live as long as the service, so no request pays for starting them.
         self.pose_pool = PosePool(settings.pose_workers) if settings.pose_workers > 1 else None
+
+    def warm_up(self) -> None:
+        """Pay every lazy start-up cost now: model kernels, the grammar's lexicon, the pose workers."""
+        warmup(self.recognizer, FEATURE_DIM, WARMUP_LENGTHS, 1)
+        glosses_to_english(list(self.recognizer.vocab.glosses[:1]), lang=self.recognizer.sign_language)
+        if self.pose_pool is not None:
+            self.pose_pool.warm()
 
     def close(self) -> None:
         """Stop the pose worker processes."""

@@ -337,6 +337,20 @@ def build_training_data(cfg: DataConfig) -> TrainingData:
         signer = SyntheticSigner(cfg.num_glosses, seed=cfg.seed)
         train, dev, test = (synth_sentences(signer, n, rng, cfg) for n in sizes)
         return TrainingData(train, dev, test)
+    if cfg.source == "synth-video":  # issue 4: VideoSentence splits (keypoints + rendered frames)
+        from cslr.data.rgb import CUE_COLOURS, cue_corpus
+
+        unknown = [c for c in cfg.cue_colours if c not in CUE_COLOURS]
+        if unknown:
+            raise ValueError(f"data.cue_colours: unknown colour {unknown[0]!r}, known: {sorted(CUE_COLOURS)}")
+        num_signs = max(1, cfg.num_glosses // len(cfg.cue_colours))
+        videos = [
+            cue_corpus(
+                n, rng, num_signs, cfg.cue_colours, cfg.image_size, (cfg.min_signs, cfg.max_signs), cfg.seed
+            )
+            for n in sizes
+        ]
+        return TrainingData(*videos)  # type: ignore[arg-type]
     if cfg.source == "islr":
         signs = load_islr(cfg.path)
         return _stitched(split_by_signer(signs, cfg.dev_signers, cfg.test_signers, cfg.seed), cfg)

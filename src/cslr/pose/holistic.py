@@ -196,6 +196,7 @@ def extract_video(
 
 # -------------------------------------------------------------------------------------- parallel path
 
+WARM_FRAME_SIDE = 64  # pixels of the blank frame that starts a worker's graph
 _WORKER_EXTRACTOR: HolisticExtractor | None = None  # one per worker process
 
 
@@ -232,6 +233,12 @@ class PosePool:
                 self.workers, mp_context=get_context("spawn"), initializer=_init_worker
             )
         return self._executor.submit(_extract_segment, frames)
+
+    def warm(self) -> None:
+        """Start every worker and its Holistic graph now, so the first video does not wait for them."""
+        blank = np.zeros((1, WARM_FRAME_SIDE, WARM_FRAME_SIDE, 3), np.uint8)
+        for future in [self.submit(blank) for _ in range(self.workers)]:
+            future.result()
 
     def close(self) -> None:
         if self._executor is not None:

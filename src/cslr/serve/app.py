@@ -10,10 +10,8 @@ import anyio
 from fastapi import FastAPI
 
 from cslr import __version__
-from cslr.export.runtime import warmup
 from cslr.inference import InferenceService
 from cslr.monitoring import set_model_loaded  # issue 7
-from cslr.pose.keypoints import FEATURE_DIM
 from cslr.serve.middleware import install_middleware  # issue 7
 from cslr.serve.operations import operations  # issue 7
 from cslr.serve.routes import health, inference, metrics, speech, training  # issue 7
@@ -34,8 +32,8 @@ def create_app(settings: Settings | None = None, *, load_model: bool = True) -> 
         if load_model:
             try:
                 app.state.service = await anyio.to_thread.run_sync(InferenceService.from_settings, settings)
-                # first requests should not pay for lazy initialisation of kernels and allocators
-                await anyio.to_thread.run_sync(warmup, app.state.service.recognizer, FEATURE_DIM, (16, 64), 1)
+                # first requests should not pay for lazy initialisation (kernels, lexicon, pose workers)
+                await anyio.to_thread.run_sync(app.state.service.warm_up)
                 log.info("model loaded on %s", app.state.service.recognizer.device)
             except (OSError, ValueError, RuntimeError) as exc:
                 app.state.load_error = str(exc)

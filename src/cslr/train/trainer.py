@@ -51,6 +51,7 @@ from cslr.config import (
     save_config,
 )
 from cslr.data.datasets import Augment, Batch, KeypointSequenceDataset, Sentence, build_training_data, collate
+from cslr.data.rgb import VideoBatch, VideoSentence, VideoSequenceDataset, collate_video  # issue 4
 from cslr.data.vocab import Vocabulary
 from cslr.decode.ctc import greedy_decode
 from cslr.model.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
@@ -232,7 +233,7 @@ def transcribe(
     for batch in loader:
         batch = batch.to(device)
         with autocast(device, dtype):
-            out = model(batch.features, batch.lengths)
+            out = model(batch.features, batch.lengths, **_model_inputs(batch))  # issue 4: frames, boxes
         hyps += greedy_glosses(out.log_probs, out.out_lengths, vocab)
         refs += [
             vocab.decode(t[: int(n)].tolist())
@@ -368,10 +369,12 @@ class Trainer:
                 self.save_resumable()
         return sequences
 
-    def train_step(self, batch: Batch) -> float:
+    def train_step(self, batch: Batch | VideoBatch) -> float:
         """Forward (autocast), backward (scaled for fp16), unscale, clip, step; returns the batch loss."""
         with autocast(self.device, self.dtype):
-            out = self.net(batch.features, batch.lengths, batch.targets, batch.target_lengths)
+            out = self.net(
+                batch.features, batch.lengths, batch.targets, batch.target_lengths, **_model_inputs(batch)
+            )  # issue 4: frames and boxes of a VideoBatch
         assert out.loss is not None
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(out.loss).backward()
@@ -454,14 +457,14 @@ class Trainer:
     def _loader(self, epoch: int) -> DataLoader:
         """This rank's loader for ``epoch``, starting after the batches already trained."""
         if self._loader_epoch is None or self._loader_epoch[0] != epoch:
-            dataset = KeypointSequenceDataset.from_sentences(self._sentences(epoch), self.vocab, self.augment)
+            dataset, collate_fn = _dataset(self._sentences(epoch), self.vocab, self.cfg, self.augment)
             sampler = ResumableSampler(dataset, self.dist, self.cfg.train.seed)
             # its own generator: a loader iterator started after a resume must not draw from the global one
             loader = DataLoader(
                 dataset,
                 batch_size=self.per_rank_batch,
                 sampler=sampler,
-                collate_fn=collate,
+                collate_fn=collate_fn,
                 generator=torch.Generator().manual_seed(self.cfg.train.seed),
             )
             self._loader_epoch = (epoch, loader)
@@ -553,14 +556,39 @@ def prepare_model(model: CSLRModel, dist_info: DistInfo) -> CSLRModel:
 
 
 def make_loader(
-    sentences: Sequence[Sentence], vocab: Vocabulary, batch_size: int, seed: int | None
+    sentences: Sequence[Sentence],
+    vocab: Vocabulary,
+    batch_size: int,
+    seed: int | None,
+    cfg: ExperimentConfig | None = None,
 ) -> DataLoader:
-    """A loader of padded :class:`Batch` es; shuffled (seeded) when ``seed`` is given."""
-    dataset = KeypointSequenceDataset.from_sentences(sentences, vocab)
+    """A loader of padded :class:`Batch` es (:class:`VideoBatch` es for video sentences, with the ROIs
+    of ``cfg.model``); shuffled (seeded) when ``seed`` is given."""
+    dataset, collate_fn = _dataset(sentences, vocab, cfg)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     return DataLoader(
-        dataset, batch_size=batch_size, shuffle=seed is not None, collate_fn=collate, generator=generator
+        dataset, batch_size=batch_size, shuffle=seed is not None, collate_fn=collate_fn, generator=generator
     )
+
+
+# --- issue 4: video sentences (RGB-only and fused models) ---
+def _dataset(
+    sentences: Sequence[Any], vocab: Vocabulary, cfg: ExperimentConfig | None, augment: Augment | None = None
+) -> tuple[Any, Any]:
+    """Dataset and collate function for ``sentences``: keypoint :class:`Sentence` s, or
+    :class:`VideoSentence` s (frames too; the keypoint augmentation does not apply to them)."""
+    if sentences and isinstance(sentences[0], VideoSentence):
+        rois = cfg.model.rgb_rois if cfg is not None else ()
+        return VideoSequenceDataset(sentences, vocab, rois), collate_video
+    return KeypointSequenceDataset.from_sentences(sentences, vocab, augment), collate
+
+
+def _model_inputs(batch: Batch | VideoBatch) -> dict[str, torch.Tensor | None]:
+    """Keyword inputs of the model beside the pose features: frames and boxes of a :class:`VideoBatch`."""
+    return batch.model_inputs() if isinstance(batch, VideoBatch) else {}
+
+
+# --- end issue 4 ---
 
 
 def train_experiment(
@@ -594,7 +622,7 @@ def train_experiment(
         save_config(cfg, output_dir / CONFIG_FILE)
     model = prepare_model(CSLRModel(cfg.model), dist_info)
     torch.manual_seed(cfg.train.seed + dist_info.rank)  # per-rank dropout / augmentation streams
-    dev_loader = make_loader(data.dev, vocab, EVAL_BATCH_SIZE, None)
+    dev_loader = make_loader(data.dev, vocab, EVAL_BATCH_SIZE, None, cfg)  # issue 4: cfg for the ROIs
     trainer = Trainer(cfg, model, vocab, data, dev_loader, output_dir, device, dist_info)
     checkpoint = _resume_path(trainer, resume)
     if checkpoint is not None:
@@ -629,7 +657,7 @@ def _resume_path(trainer: Trainer, resume: str | Path | None) -> Path | None:
 def score_test(checkpoint: Path, test: Sequence[Sentence], device: torch.device) -> WERResult:
     """Greedy WER of ``checkpoint`` on ``test``; also stored in the checkpoint's ``extra``."""
     model, cfg, vocab, extra = load_checkpoint(checkpoint, map_location=device)
-    result = evaluate(model, make_loader(test, vocab, EVAL_BATCH_SIZE, None), vocab, device)
+    result = evaluate(model, make_loader(test, vocab, EVAL_BATCH_SIZE, None, cfg), vocab, device)
     extra.update(test_wer=result.wer, test_counts=dataclasses.asdict(result), test_sentences=len(test))
     save_checkpoint(checkpoint, model, cfg, vocab, extra)
     return result
