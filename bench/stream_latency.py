@@ -12,7 +12,7 @@ then for each N opens N clients that each send one frame every 40 ms and prints:
 
 Examples::
 
-    .venv/bin/python bench/stream_latency.py                      # a default-size causal model, untrained
+    .venv/bin/python bench/stream_latency.py                      # the bundled (trained, causal) model
     .venv/bin/python bench/stream_latency.py --checkpoint runs/asl-causal/best.pt --clients 1 8 32
     .venv/bin/python bench/stream_latency.py --skip-jpeg --seconds 6
 """
@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import websockets
+
+from cslr.model.checkpoint import default_checkpoint_path
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("CSLR_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -93,21 +95,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def default_checkpoint(folder: Path) -> Path:
-    """A default-size causal model with random weights (the timing does not depend on training)."""
-    import torch
-
-    from cslr.config import ExperimentConfig, ModelConfig
-    from cslr.data.vocab import Vocabulary
-    from cslr.model.checkpoint import save_checkpoint
-    from cslr.model.network import CSLRModel
-
-    torch.manual_seed(0)
-    vocab = Vocabulary.from_glosses(["hello", "thankyou"])
-    cfg = ModelConfig(temporal="causal", vocab_size=len(vocab))
-    return save_checkpoint(folder / "causal.pt", CSLRModel(cfg).eval(), ExperimentConfig(model=cfg), vocab)
 
 
 class Server:
@@ -283,7 +270,7 @@ def caption_table(server: Server, xyz: np.ndarray, conf: np.ndarray, spans: list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, help="causal checkpoint (default: untrained)")
+    parser.add_argument("--checkpoint", type=Path, help="causal checkpoint (default: the bundled model)")
     parser.add_argument("--clients", type=int, nargs="+", default=list(DEFAULT_CLIENTS))
     parser.add_argument("--jpeg-clients", type=int, nargs="+", default=list(DEFAULT_JPEG_CLIENTS))
     parser.add_argument("--seconds", type=float, default=8.0, help="streaming time per N")
@@ -293,8 +280,7 @@ def main() -> None:
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"real data not found at {DATA}; set CSLR_SHARED_DATA")
-    tmp = Path(tempfile.mkdtemp(prefix="cslr-bench-"))
-    checkpoint = args.checkpoint or default_checkpoint(tmp)
+    checkpoint = args.checkpoint or default_checkpoint_path()
     env = {"STREAM_MAX_CONNECTIONS": str(max(args.clients + args.jpeg_clients) + 2)}
     server = Server(checkpoint, env).wait()
     print(f"server pid {server.proc.pid}, model {checkpoint}, {os.cpu_count()} CPUs, mode {args.mode}")
