@@ -26,7 +26,7 @@ FUSED_RECIPE: dict[str, Any] = {
 
 
 @pytest.mark.slow
-def test_cslr_train_fused_recipe(tmp_path: Path) -> None:
+def test_cslr_train_fused_recipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     recipe = tmp_path / "tiny-fused.yaml"
     recipe.write_text(yaml.safe_dump(FUSED_RECIPE))
     out = tmp_path / "run"
@@ -43,3 +43,9 @@ def test_cslr_train_fused_recipe(tmp_path: Path) -> None:
     frames = torch.zeros(1, 6, 3, 32, 32, dtype=torch.uint8)  # the restored model takes frames
     out_ = model.eval()(torch.zeros(1, 6, cfg.model.input_dim), torch.tensor([6]), frames=frames)
     assert out_.log_probs.shape[1:] == (1, len(vocab))
+
+    capsys.readouterr()  # `cslr eval` scores the fused checkpoint on the test split through the frames
+    assert main(["eval", str(out / "best.pt"), str(recipe), "--split", "test"]) == 0
+    printed = capsys.readouterr().out
+    assert f"WER={100 * extra['test_wer']:.2f}%" in printed  # as the trainer scored the test split
+    assert f"{FUSED_RECIPE['data']['test_sentences']} sentences" in printed

@@ -14,10 +14,12 @@ sides (:func:`cslr.data.vocab.clean_glosses`), as the PHOENIX scoring scripts do
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,9 +29,8 @@ from cslr.data.corpora import load_corpus, normalize_split
 from cslr.data.datasets import Sentence, build_training_data, load_item_keypoints
 from cslr.data.vocab import clean_glosses
 from cslr.model.checkpoint import load_checkpoint
-from cslr.pose.keypoints import preprocess
 from cslr.train.metrics import WERResult, word_error_rate
-from cslr.train.trainer import greedy_glosses
+from cslr.train.trainer import greedy_glosses, model_dataset, model_inputs
 
 Transcripts = list[tuple[str | None, list[str]]]  # (id or None, glosses) per sentence
 
@@ -195,8 +196,9 @@ class ModelScore:
 def dataset_sentences(
     dataset: str | Path, split: str = "test", fmt: str = "auto", cache_dir: str | Path | None = None
 ) -> list[Sentence]:
-    """Sentences of one split: a YAML recipe's data section (stitched splits as in training), or a
-    manifest / corpus folder (keypoints from the files or the ``cslr extract`` cache)."""
+    """Sentences of one split: a YAML recipe's data section (stitched splits as in training; video
+    sentences with frames for a ``synth-video`` recipe), or a manifest / corpus folder (keypoints from
+    the files or the ``cslr extract`` cache)."""
     path = Path(dataset)
     if path.suffix.lower() in (".yaml", ".yml"):
         data = build_training_data(load_config(path).data)
@@ -210,19 +212,22 @@ def dataset_sentences(
 
 @torch.no_grad()
 def evaluate_checkpoint(
-    checkpoint: str | Path, sentences: Sequence[Sentence], batch_size: int = 32, device: str = "cpu"
+    checkpoint: str | Path, sentences: Sequence[Any], batch_size: int = 32, device: str = "cpu"
 ) -> ModelScore:
     """Greedy-decode ``sentences`` with a checkpoint and score them (glosses outside its vocabulary
-    count as errors)."""
-    model, _cfg, vocab, _extra = load_checkpoint(checkpoint, map_location=device)
+    count as errors). Keypoint :class:`Sentence` s, or :class:`cslr.data.rgb.VideoSentence` s (a
+    ``synth-video`` recipe) whose frames go to RGB / fused models, batched as in training."""
+    model, cfg, vocab, _extra = load_checkpoint(checkpoint, map_location=device)
     refs = [list(s.glosses) for s in sentences]
+    # targets are not used for decoding: drop unknown glosses so that they can be encoded
+    known = [dataclasses.replace(s, glosses=tuple(g for g in s.glosses if g in vocab)) for s in sentences]
+    dataset, collate_fn = model_dataset(known, vocab, cfg)
     hyps: list[list[str]] = []
     first = None
-    for start in range(0, len(sentences), batch_size):
-        feats = [torch.as_tensor(preprocess(s.keypoints)) for s in sentences[start : start + batch_size]]
-        lengths = torch.tensor([len(f) for f in feats])
-        padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(device)
-        out = model(padded, lengths.to(device))
+    for start in range(0, len(dataset), batch_size):
+        batch = collate_fn([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+        batch = batch.to(device)
+        out = model(batch.features, batch.lengths, **model_inputs(batch))
         hyps += greedy_glosses(out.log_probs, out.out_lengths, vocab)
         if first is None:
             first = out.log_probs[: int(out.out_lengths[0]), 0].cpu()

@@ -233,7 +233,7 @@ def transcribe(
     for batch in loader:
         batch = batch.to(device)
         with autocast(device, dtype):
-            out = model(batch.features, batch.lengths, **_model_inputs(batch))  # issue 4: frames, boxes
+            out = model(batch.features, batch.lengths, **model_inputs(batch))  # issue 4: frames, boxes
         hyps += greedy_glosses(out.log_probs, out.out_lengths, vocab)
         refs += [
             vocab.decode(t[: int(n)].tolist())
@@ -373,7 +373,7 @@ class Trainer:
         """Forward (autocast), backward (scaled for fp16), unscale, clip, step; returns the batch loss."""
         with autocast(self.device, self.dtype):
             out = self.net(
-                batch.features, batch.lengths, batch.targets, batch.target_lengths, **_model_inputs(batch)
+                batch.features, batch.lengths, batch.targets, batch.target_lengths, **model_inputs(batch)
             )  # issue 4: frames and boxes of a VideoBatch
         assert out.loss is not None
         self.optimizer.zero_grad(set_to_none=True)
@@ -457,7 +457,7 @@ class Trainer:
     def _loader(self, epoch: int) -> DataLoader:
         """This rank's loader for ``epoch``, starting after the batches already trained."""
         if self._loader_epoch is None or self._loader_epoch[0] != epoch:
-            dataset, collate_fn = _dataset(self._sentences(epoch), self.vocab, self.cfg, self.augment)
+            dataset, collate_fn = model_dataset(self._sentences(epoch), self.vocab, self.cfg, self.augment)
             sampler = ResumableSampler(dataset, self.dist, self.cfg.train.seed)
             # its own generator: a loader iterator started after a resume must not draw from the global one
             loader = DataLoader(
@@ -564,7 +564,7 @@ def make_loader(
 ) -> DataLoader:
     """A loader of padded :class:`Batch` es (:class:`VideoBatch` es for video sentences, with the ROIs
     of ``cfg.model``); shuffled (seeded) when ``seed`` is given."""
-    dataset, collate_fn = _dataset(sentences, vocab, cfg)
+    dataset, collate_fn = model_dataset(sentences, vocab, cfg)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=seed is not None, collate_fn=collate_fn, generator=generator
@@ -572,7 +572,7 @@ def make_loader(
 
 
 # --- issue 4: video sentences (RGB-only and fused models) ---
-def _dataset(
+def model_dataset(
     sentences: Sequence[Any], vocab: Vocabulary, cfg: ExperimentConfig | None, augment: Augment | None = None
 ) -> tuple[Any, Any]:
     """Dataset and collate function for ``sentences``: keypoint :class:`Sentence` s, or
@@ -583,7 +583,7 @@ def _dataset(
     return KeypointSequenceDataset.from_sentences(sentences, vocab, augment), collate
 
 
-def _model_inputs(batch: Batch | VideoBatch) -> dict[str, torch.Tensor | None]:
+def model_inputs(batch: Batch | VideoBatch) -> dict[str, torch.Tensor | None]:
     """Keyword inputs of the model beside the pose features: frames and boxes of a :class:`VideoBatch`."""
     return batch.model_inputs() if isinstance(batch, VideoBatch) else {}
 
