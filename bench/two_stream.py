@@ -57,6 +57,10 @@ def bench_device(device: torch.device, repeats: int) -> list[tuple[str, str, flo
         )
         ms = median_ms(lambda f=frames: rgb(f), repeats, device)
         rows.append(("rgb", f"resnet18 224x224, batch {batch}", ms / batch))
+        if device.type == "cuda":  # what USE_AMP=true serves with
+            with torch.autocast("cuda", dtype=torch.float16):
+                ms = median_ms(lambda f=frames: rgb(f), repeats, device)
+            rows.append(("rgb", f"resnet18 224x224, batch {batch}, fp16", ms / batch))
     features = torch.randn(1, POSE_FRAMES, cfg.input_dim, device=device)
     for encoder in ("mlp", "gcn"):
         pose = build_pose_stream(ModelConfig(pose_encoder=encoder)).to(device).eval()
