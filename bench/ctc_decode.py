@@ -4,6 +4,9 @@ The same peaky log-posteriors (T≈200, V=1300 as PHOENIX-2014, confusions as a 
 see ``cslr.decode.simulate``) go through each decoder at the same beam width and token pruning, without
 and with a 3-gram gloss LM (built with ``cslr.decode.lm`` and read from the same ARPA file by every
 decoder). Prints time per utterance, ratios, agreement of the best hypotheses and WER against the truth.
+cslr runs compiled (numba); ``cslr python`` is the same search in plain Python (``compiled=False``),
+and the first line says how long the first call took (loading the compiled code, or compiling it when
+there is no cache yet).
 
     .venv/bin/python bench/ctc_decode.py [--utterances 50] [--beam 10] [--blank-skip 0.98]
 
@@ -60,7 +63,7 @@ def names() -> list[str]:
     return ["<blank>", *[f"g{i}" for i in range(1, VOCAB)]]
 
 
-def ours(beam: int, lm: NGramLM | None, blank_skip: float | None = None) -> Decoder:
+def ours(beam: int, lm: NGramLM | None, blank_skip: float | None = None, compiled: bool = True) -> Decoder:
     token_lm = lm.for_tokens(names()) if lm is not None else None
 
     def run(lp: np.ndarray) -> list[int]:
@@ -74,6 +77,7 @@ def ours(beam: int, lm: NGramLM | None, blank_skip: float | None = None) -> Deco
                 token_top_k=TOKEN_TOP_K,
                 nbest=1,
                 blank_skip=blank_skip,
+                compiled=compiled,
             )[0].token_ids
         )
 
@@ -153,6 +157,9 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     posts, refs, lm_text = make_data(args.utterances, rng)
+    start = time.perf_counter()
+    beam_search(posts[0][:5], args.beam)
+    print(f"first call of the compiled search (load or compile): {time.perf_counter() - start:.2f} s")
     print(
         f"{len(posts)} utterances, T≈{np.mean([p.shape[0] for p in posts]):.0f}, V={VOCAB}, "
         f"beam={args.beam}, "
@@ -165,6 +172,7 @@ def main() -> None:
         for label, use_lm in (("no LM", False), (f"3-gram LM, weight {LM_WEIGHT}", True)):
             print(f"\n== {label}")
             results = {"cslr": timed(ours(args.beam, lm if use_lm else None), posts)}
+            results["cslr python"] = timed(ours(args.beam, lm if use_lm else None, compiled=False), posts)
             if args.blank_skip is not None:
                 skip = ours(args.beam, lm if use_lm else None, args.blank_skip)
                 results[f"cslr skip {args.blank_skip}"] = timed(skip, posts)

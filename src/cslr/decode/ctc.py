@@ -4,11 +4,15 @@ Two decoders share one result type, :class:`Hypothesis`:
 
 * :func:`greedy_decode` — best path: argmax per frame, collapse repeats, drop blanks. It is
   :class:`StreamingGreedyDecoder` (the live decoder: chunks in, the past never re-decoded) fed at once.
-* :func:`beam_search` — CTC prefix beam search in log space, vectorised per frame with numpy, with
-  token pruning (probability floor and top-k), optional n-gram language model (weight and insertion
-  bonus) and n-best output. Timings and confidences of every returned hypothesis come from a Viterbi
-  forced alignment of its labels against the posteriors (:func:`align`), so they agree with greedy
-  decoding whenever the labels do.
+* :func:`beam_search` — CTC prefix beam search with token pruning (probability floor and top-k),
+  optional n-gram language model (weight and insertion bonus) and n-best output. Each label's frames
+  and confidence come from the search itself (see :func:`beam_search`); :func:`align` gives Viterbi
+  forced alignments of any label sequences.
+
+The search runs compiled (numba, :mod:`cslr.decode.ctc_kernel`) without a language model or with one
+that has an array form (``tables()``, as :class:`cslr.decode.lm.GlossTokenLM`); any other
+:class:`TokenLM` runs the plain-Python search here, which does the same arithmetic and is the
+reference the compiled one is tested against.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from cslr.decode.lm import NGramTables
 
 BLANK_ID = 0
 DEFAULT_BEAM_WIDTH = 10
@@ -192,10 +199,11 @@ class StreamingGreedyDecoder:
 # prefix beam search
 #
 # The search runs in probability space with one shared scale per frame (``log_scale``), so a frame
-# costs a few float multiplications per beam and candidate instead of numpy calls; the beams are
-# few (``beam_width``) and the candidates per frame fewer still, which is where plain Python floats
-# beat array calls. Frames with no candidate token (``frame_plan``) only let each prefix stay (blank
-# or repeat of its last label): they are applied as a run, with no selection or merging to do.
+# costs a few float multiplications per beam and candidate. Frames with no candidate token
+# (``frame_plan``) only let each prefix stay (blank or repeat of its last label): they are applied as
+# a run, with no selection or merging to do. The loop below (``_stay_run``, ``_step``, ``_prune``) is
+# the reference; ``cslr.decode.ctc_kernel.search`` is the same loop compiled, operation for operation,
+# which is what ``beam_search`` runs unless the LM has no array form (tests hold the two equal).
 
 
 @dataclass
@@ -228,6 +236,20 @@ class _Trie:
         self.parent_end.append(0)
         self.children[(node, token)] = new
         return new
+
+
+class _Final(NamedTuple):
+    """What a search leaves: the surviving beams in rank order, each ``(node, p_blank, p_label, LM
+    total, start, end)``, the raw LM end-of-sentence score of each, the log of the common scale of
+    the probabilities, and the trie as per-node lists (parent, token, start, parent's label end)."""
+
+    beams: list[tuple[int, float, float, float, int, int]]
+    end_scores: list[float]
+    log_scale: float
+    parent: list[int]
+    token: list[int]
+    start: list[int]
+    parent_end: list[int]
 
     def labels_and_spans(self, node: int, start: int, end: int) -> tuple[list[int], list[int], list[int]]:
         """Token ids, start and end frames of prefix ``node`` whose last label spans ``[start, end)``."""
@@ -281,26 +303,26 @@ def frame_plan(
 
     Returns:
         The frame indices with at least one candidate (ascending), and per such frame its candidate
-        ids (most probable first). Every other frame is blank-or-repeat only for the search.
+        ids (most probable first, ties to the lower id). Every other frame is blank-or-repeat only for
+        the search.
     """
-    lp = np.asarray(log_probs)
-    keep = lp >= math.log(min_prob) if min_prob > 0 else lp > NEG_INF
-    keep[:, blank_id] = False
-    has = keep.any(axis=1)
-    if blank_skip is not None:
-        has &= lp[:, blank_id] < (math.log(blank_skip) if blank_skip > 0 else NEG_INF)
-    rows = np.flatnonzero(has)
-    sub = np.where(keep[rows], lp[rows], NEG_INF)
-    k = sub.shape[1] if top_k is None else min(top_k, sub.shape[1])
-    if k < sub.shape[1]:
-        top = np.argpartition(-sub, k - 1, axis=1)[:, :k]
-    else:
-        top = np.broadcast_to(np.arange(sub.shape[1]), sub.shape)
-    vals = np.take_along_axis(sub, top, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    top = np.take_along_axis(top, order, axis=1)
-    n_kept = np.minimum(np.isfinite(vals).sum(axis=1), k).tolist()
-    return rows.tolist(), [row[:n] for row, n in zip(top.tolist(), n_kept, strict=True)]
+    rows, top, n_kept = _plan(_check(log_probs), min_prob, top_k, blank_id, blank_skip)
+    return rows.tolist(), [row[:n] for row, n in zip(top.tolist(), n_kept.tolist(), strict=True)]
+
+
+def _plan(
+    lp: np.ndarray, min_prob: float, top_k: int | None, blank_id: int, blank_skip: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`frame_plan` as arrays: frames ``(R,)``, candidates ``(R, k)`` best first, and how many of
+    each row are candidates ``(R,)`` (compiled: :func:`cslr.decode.ctc_kernel.plan`). Thresholds are
+    compared in the dtype of ``lp``, as numpy compares an array with a Python float."""
+    from cslr.decode.ctc_kernel import plan
+
+    as_lp = lp.dtype.type
+    threshold = as_lp(math.log(min_prob) if min_prob > 0 else NEG_INF)
+    skip_below = as_lp(NEG_INF if blank_skip is None or blank_skip <= 0 else math.log(blank_skip))
+    top = lp.shape[1] if top_k is None else max(top_k, 0)
+    return plan(lp, threshold, min_prob <= 0, top, blank_id, skip_below, blank_skip is not None)
 
 
 def _lm_scores(
@@ -451,6 +473,7 @@ def beam_search(
     nbest: int | None = None,
     blank_id: int = BLANK_ID,
     blank_skip: float | None = None,
+    compiled: bool = True,
 ) -> list[Hypothesis]:
     """CTC prefix beam search over ``log_probs`` ``(T, V)`` (natural-log posteriors, blank ``blank_id``).
 
@@ -473,6 +496,8 @@ def beam_search(
         blank_id: index of the CTC blank.
         blank_skip: frames whose blank posterior is at least this are treated as blank-only (no
             prefix grows there); ``None`` (default) turns this approximation off.
+        compiled: run the compiled search where it applies (no ``lm``, or one with ``tables()``);
+            ``False`` runs the plain-Python one (same results, many times slower).
 
     Returns:
         Up to ``nbest`` hypotheses, best first. Each label's frames run from the frame its prefix was
@@ -482,20 +507,84 @@ def beam_search(
     lp = _check(log_probs)
     if beam_width < 1:
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+    rows, top, n_kept = _plan(lp, token_min_prob, token_top_k, blank_id, blank_skip)
+    tables = _tables(lm, lp.shape[1]) if compiled and lm is not None else None
+    if compiled and (lm is None or tables is not None):
+        final = _search_compiled(
+            lp, rows, top, n_kept, beam_width, blank_id, tables, lm_weight, insertion_bonus
+        )
+    else:
+        cands = [row[:n] for row, n in zip(top.tolist(), n_kept.tolist(), strict=True)]
+        final = _search_python(lp, rows.tolist(), cands, beam_width, blank_id, lm, lm_weight, insertion_bonus)
+    return _finish(final, lp, lm_weight if lm is not None else None, nbest or beam_width)
+
+
+def _tables(lm: TokenLM, vocab: int) -> NGramTables | None:
+    """The array form of ``lm`` when it has one covering ``vocab`` token ids."""
+    tables_of = getattr(lm, "tables", None)
+    tables = tables_of() if callable(tables_of) else None
+    if tables is None or len(tables.context_digits) < vocab:
+        return None
+    return cast("NGramTables", tables)
+
+
+def _search_python(
+    lp: np.ndarray,
+    rows: list[int],
+    cands: list[list[int]],
+    width: int,
+    blank_id: int,
+    lm: TokenLM | None,
+    lm_weight: float,
+    bonus: float,
+) -> _Final:
+    """The search in Python over the candidate frames ``rows`` and their candidates ``cands``."""
     trie = _Trie.new(lm.begin() if lm is not None else None)
     beams: dict[int, _Beam] = {0: [1.0, 0.0, 0.0, -1, 0, 0]}
     cache: dict[Hashable, dict[int, float]] = {}
     log_scale = 0.0
     done = 0
-    rows, cands = frame_plan(lp, token_min_prob, token_top_k, blank_id, blank_skip)
     for t, cand in zip(rows, cands, strict=True):
         log_scale += _stay_run(beams, lp, done, t, blank_id)
-        stays, grows = _step(beams, t, lp[t], blank_id, cand, trie, lm, lm_weight, insertion_bonus, cache)
-        beams, shift = _prune(stays, grows, beam_width, t, trie, lm)
+        stays, grows = _step(beams, t, lp[t], blank_id, cand, trie, lm, lm_weight, bonus, cache)
+        beams, shift = _prune(stays, grows, width, t, trie, lm)
         log_scale += shift
         done = t + 1
     log_scale += _stay_run(beams, lp, done, lp.shape[0], blank_id)
-    return _finish(beams, log_scale, trie, lp, lm, lm_weight, nbest or beam_width)
+    ends = [lm.end_score(trie.lm_state[node]) if lm is not None else 0.0 for node in beams]
+    kept = [(node, b[_PB], b[_PL], b[_LM], b[_START], b[_END]) for node, b in beams.items()]
+    return _Final(kept, ends, log_scale, trie.parent, trie.token, trie.start, trie.parent_end)
+
+
+def _search_compiled(
+    lp: np.ndarray,
+    rows: np.ndarray,
+    top: np.ndarray,
+    n_kept: np.ndarray,
+    width: int,
+    blank_id: int,
+    tables: NGramTables | None,
+    lm_weight: float,
+    bonus: float,
+) -> _Final:
+    """The same search, compiled (:func:`cslr.decode.ctc_kernel.search`)."""
+    from cslr.decode.ctc_kernel import search
+    from cslr.decode.lm import NGramTables
+
+    no_ints, no_floats = np.zeros(0, np.int64), np.zeros(0)
+    lm_args = tables or NGramTables(no_ints, no_floats, no_floats, no_ints, no_ints, 1, 1, 0, 0)
+    out = search(
+        lp, rows, top, n_kept, width, blank_id, tables is not None,
+        lm_args.keys, lm_args.log10_probs, lm_args.log10_backoffs, lm_args.context_digits,
+        lm_args.predict_digits, lm_args.base, lm_args.keep_mod, lm_args.begin, lm_args.eos,
+        float(lm_weight), float(bonus),
+    )
+    node, pb, pl, lm_total, start, end, end_lm, log_scale, parent, token, tstart, tpend = out
+    beams = list(zip(*(a.tolist() for a in (node, pb, pl, lm_total, start, end)), strict=True))
+    return _Final(
+        beams, end_lm.tolist(), float(log_scale), parent.tolist(), token.tolist(), tstart.tolist(),
+        tpend.tolist(),
+    )
 
 
 def _check(log_probs: np.ndarray) -> np.ndarray:
@@ -504,30 +593,23 @@ def _check(log_probs: np.ndarray) -> np.ndarray:
         raise ValueError(f"log_probs must be (T, V), got {lp.shape}")
     if lp.dtype not in (np.float32, np.float64):
         lp = lp.astype(np.float64)
-    return lp
+    return np.ascontiguousarray(lp)
 
 
-def _finish(
-    beams: dict[int, _Beam],
-    log_scale: float,
-    trie: _Trie,
-    lp: np.ndarray,
-    lm: TokenLM | None,
-    lm_weight: float,
-    nbest: int,
-) -> list[Hypothesis]:
-    """Rank the surviving prefixes (with the LM's end-of-sentence term); spans for the best ``nbest``."""
+def _finish(final: _Final, lp: np.ndarray, lm_weight: float | None, nbest: int) -> list[Hypothesis]:
+    """Rank the surviving prefixes (with the LM's end-of-sentence term unless ``lm_weight`` is None);
+    spans for the best ``nbest``."""
     ranked = []
-    for node, b in beams.items():
-        tot = b[_PB] + b[_PL]
-        acoustic = math.log(tot) + log_scale if tot > 0.0 else NEG_INF
-        lm_total = b[_LM] + (lm_weight * lm.end_score(trie.lm_state[node]) if lm is not None else 0.0)
+    for (node, pb, pl, lm_sum, start, end), end_score in zip(final.beams, final.end_scores, strict=True):
+        tot = pb + pl
+        acoustic = math.log(tot) + final.log_scale if tot > 0.0 else NEG_INF
+        lm_total = lm_sum + (lm_weight * end_score if lm_weight is not None else 0.0)
         if math.isfinite(acoustic):
-            ranked.append((acoustic + lm_total, acoustic, lm_total, node, b))
+            ranked.append((acoustic + lm_total, acoustic, lm_total, node, start, end))
     ranked.sort(key=lambda r: -r[0])
     out = []
-    for total, acoustic, lm_total, node, b in ranked[:nbest]:
-        ids, starts, ends = trie.labels_and_spans(node, b[_START], b[_END])
+    for total, acoustic, lm_total, node, start, end in ranked[:nbest]:
+        ids, starts, ends = final.labels_and_spans(node, start, end)
         out.append(
             Hypothesis(
                 tuple(ids),

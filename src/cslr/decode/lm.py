@@ -16,6 +16,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -177,14 +178,95 @@ class NGramLM:
         return GlossTokenLM(self, id_to_gloss, blank_id)
 
 
+class NGramTables(NamedTuple):
+    """An :class:`NGramLM` over decoder token ids as sorted arrays, for the compiled beam search.
+
+    A word is a digit ``1..W`` (its index in the model's sorted word list plus one; ``W + 1`` stands for
+    a gloss the model does not know); an n-gram ``(w1, ..., wn)`` is the number whose digits in
+    ``base = W + 2`` are those of its words (0 is the empty context). A search state is the code of its
+    context (the last ``order - 1`` glosses), exactly as :class:`GlossTokenLM` keeps them as tuples.
+
+    Attributes:
+        keys: ``(N,)`` int64, sorted: every n-gram with a probability or a back-off weight.
+        log10_probs: ``(N,)`` log10 ``P(w | h)`` of each key (NaN where it only has a back-off weight).
+        log10_backoffs: ``(N,)`` log10 back-off weight of each key as a context (0 where absent).
+        context_digits: ``(V,)`` the digit of each token id when it joins a context.
+        predict_digits: ``(V,)`` the digit of each token id when it is predicted (unknown → ``<unk>``).
+        base: the digit base ``W + 2``.
+        keep_mod: ``base ** (order - 1)``: a context code modulo this keeps its last ``order - 1`` words.
+        begin: the code of the sentence-start context.
+        eos: the digit of ``</s>``.
+    """
+
+    keys: np.ndarray
+    log10_probs: np.ndarray
+    log10_backoffs: np.ndarray
+    context_digits: np.ndarray
+    predict_digits: np.ndarray
+    base: int
+    keep_mod: int
+    begin: int
+    eos: int
+
+
+MAX_CODE = 2**62  # n-gram codes must stay well inside int64
+
+
+def ngram_tables(lm: NGramLM, id_to_gloss: Sequence[str]) -> NGramTables | None:
+    """``lm`` over token ids (``id_to_gloss[i]`` is the gloss of id ``i``) as :class:`NGramTables`;
+    ``None`` when its n-grams do not fit in int64 codes (huge vocabulary times a high order)."""
+    words = sorted({w for g in (*lm.probs, *lm.backoffs) for w in g})
+    base = len(words) + 2
+    if base**lm.order >= MAX_CODE:
+        return None
+    digit = {w: i + 1 for i, w in enumerate(words)}
+    grams = sorted({*lm.probs, *lm.backoffs}, key=len)
+    codes = np.array([_code(g, digit, base) for g in grams], np.int64)
+    order = np.argsort(codes)
+    probs = np.array([lm.probs.get(g, math.nan) for g in grams])
+    bows = np.array([lm.backoffs.get(g, 0.0) for g in grams])
+    keep = max(lm.order - 1, 0)
+    return NGramTables(
+        keys=codes[order],
+        log10_probs=probs[order],
+        log10_backoffs=bows[order],
+        context_digits=np.array([digit.get(w, base - 1) for w in id_to_gloss], np.int64),
+        predict_digits=np.array(
+            [digit[w] if (w,) in lm.probs else digit[UNK] for w in id_to_gloss], np.int64
+        ),
+        base=base,
+        keep_mod=base**keep,
+        begin=digit[BOS] if keep and BOS in digit else (base - 1 if keep else 0),
+        eos=digit[EOS] if (EOS,) in lm.probs else digit[UNK],
+    )
+
+
+def _code(gram: Gram, digit: dict[str, int], base: int) -> int:
+    code = 0
+    for w in gram:
+        code = code * base + digit[w]
+    return code
+
+
 class GlossTokenLM:
-    """Adapter: an :class:`NGramLM` as the beam search's ``TokenLM`` (states are context tuples)."""
+    """Adapter: an :class:`NGramLM` as the beam search's ``TokenLM`` (states are context tuples).
+
+    :meth:`tables` gives the same model as arrays, which lets the beam search run compiled."""
 
     def __init__(self, lm: NGramLM, id_to_gloss: Sequence[str], blank_id: int = 0) -> None:
         self.lm = lm
         self.glosses = list(id_to_gloss)
         self.blank_id = blank_id
         self._keep = max(lm.order - 1, 0)
+        self._tables: NGramTables | None = None
+        self._tables_made = False
+
+    def tables(self) -> NGramTables | None:
+        """The model as :class:`NGramTables` (built on first call, then kept)."""
+        if not self._tables_made:
+            self._tables = ngram_tables(self.lm, self.glosses)
+            self._tables_made = True
+        return self._tables
 
     def begin(self) -> Hashable:
         return (BOS,)[-self._keep :] if self._keep else ()
