@@ -106,6 +106,10 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default=None, help="dataset layout (default: detected); implies dataset mode")
     p.add_argument("--shard", default="0/1", help="dataset mode: this machine's share i/n (0 <= i < n)")
     p.add_argument("--no-progress", action="store_true", help="dataset mode: no progress bar")
+    # issue 4: frame cache of the RGB / fused models
+    p.add_argument("--frames", type=int, default=0, metavar="SIZE",
+                   help="dataset mode: also store each item's frames as uint8 SIZE x SIZE in "
+                   "CACHE/frames-SIZE/ (the recipe's model.rgb_size; 2x that with model.rgb_rois)")
     p.set_defaults(handler=_extract)  # fmt: skip
 
 
@@ -130,11 +134,16 @@ def _extract_dataset(args: argparse.Namespace, fmt: str) -> int:
 
     from cslr.data.corpora import load_corpus
     from cslr.data.extraction import extract_dataset, parse_shard
+    from cslr.pose.keypoints import DEFAULT_FPS
 
+    if args.frames < 0 or (args.frames and args.fps != DEFAULT_FPS):
+        raise CLIError(
+            f"--frames needs a size >= 1 and the default --fps {DEFAULT_FPS:g} (what training reads)"
+        )
     items = load_corpus(fmt, args.video)
     workers = args.workers or min(os.cpu_count() or 1, 8)
     report = extract_dataset(
-        items, args.output, workers, parse_shard(args.shard), args.fps, progress=not args.no_progress
+        items, args.output, workers, parse_shard(args.shard), args.fps, not args.no_progress, args.frames
     )
     print(report.summary())
     return 0
@@ -146,6 +155,8 @@ def _extract(args: argparse.Namespace) -> int:
     fmt = _dataset_format(args)
     if fmt is not None:
         return _extract_dataset(args, fmt)
+    if args.frames:  # issue 4
+        raise CLIError("--frames caches the frames of a dataset: give a manifest or corpus folder")
 
     from cslr.pose.holistic import extract_video
     from cslr.pose.io import save_keypoints
@@ -231,8 +242,11 @@ def _warmup(args: argparse.Namespace) -> int:
     recognizer = InferenceService.from_settings(settings).recognizer
     print(f"model loaded ({settings.backend}, {recognizer.device}) in {time.perf_counter() - start:.2f} s")
     lengths = tuple(args.lengths or WARMUP_LENGTHS)
-    for frames, runs in warmup(recognizer, recognizer.model.cfg.input_dim, lengths, args.repeats).items():
+    for frames, runs in warmup(recognizer, recognizer.model.cfg, lengths, args.repeats).items():
         print(f"T={frames:>5}: first {runs[0]:.1f} ms, then {min(runs[1:] or runs):.1f} ms")
+    from cslr.decode.ctc import warm_up_beam_search
+
+    print(f"beam search kernels compiled or loaded in {warm_up_beam_search():.2f} s")
     return 0
 
 
@@ -419,7 +433,11 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     if not (args.checkpoint and args.dataset):
         raise CLIError("give CHECKPOINT DATASET, or --ref REF --hyp HYP")
-    sentences = evaluation.dataset_sentences(args.dataset, args.split, args.format, args.cache_dir)
+    from cslr.model.checkpoint import load_checkpoint
+
+    # the checkpoint's own model decides what is read (keypoints, frames of its size), not a recipe's
+    model_cfg = load_checkpoint(args.checkpoint)[1].model
+    sentences = evaluation.dataset_sentences(args.dataset, args.split, args.format, args.cache_dir, model_cfg)
     score = evaluation.evaluate_checkpoint(args.checkpoint, sentences)
     print(score.scored.summary())
     if args.hyp_out:

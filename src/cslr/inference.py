@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from cslr.decode.ctc import warm_up_beam_search
 from cslr.export.runtime import warmup
 from cslr.language.grammar import glosses_to_english
+from cslr.model.inputs import frame_side, frames_for, model_frames
 from cslr.monitoring import stage_timer
 from cslr.pose.holistic import HolisticExtractor, PosePool, extract_video
 from cslr.pose.io import KEYPOINT_SUFFIXES, load_keypoints
-from cslr.pose.keypoints import BODY, FEATURE_DIM, Keypoints
+from cslr.pose.keypoints import BODY, Keypoints
 from cslr.serve.settings import Settings
 from cslr.stream.frames import FrameStream  # issue 6
 from cslr.stream.recognizer import RecognitionResult, Recognizer
@@ -54,8 +56,11 @@ class InferenceService:
         self.pose_pool = PosePool(settings.pose_workers) if settings.pose_workers > 1 else None
 
     def warm_up(self) -> None:
-        """Pay every lazy start-up cost now: model kernels, the grammar's lexicon, the pose workers."""
-        warmup(self.recognizer, FEATURE_DIM, WARMUP_LENGTHS, 1)
+        """Pay every lazy start-up cost now: model kernels, the beam search's compiled kernels (when beam
+        search is on), the grammar's lexicon, the pose workers."""
+        warmup(self.recognizer, self.recognizer.model.cfg, WARMUP_LENGTHS, 1)
+        if self.recognizer.beam_width > 1:
+            warm_up_beam_search()
         glosses_to_english(list(self.recognizer.vocab.glosses[:1]), lang=self.recognizer.sign_language)
         if self.pose_pool is not None:
             self.pose_pool.warm()
@@ -94,9 +99,16 @@ class InferenceService:
         return self.recognize_video(path)
 
     def recognize_video(self, path: str | Path) -> RecognitionResult:
-        """Decode, extract pose (in parallel segments) and recognise a video file."""
+        """Decode, extract pose (in parallel segments) and recognise a video file; a model with an RGB
+        stream also gets the decoded frames (one decode serves both)."""
         s = self.settings
         timings: dict[str, float] = {}
+        kept: list[np.ndarray] = []
+        side = frame_side(self.recognizer.model.cfg)
+
+        def keep(frame: np.ndarray) -> None:
+            kept.append(model_frames(frame[None], side or 0))
+
         with stage_timer(timings, "pose"):
             kp = extract_video(
                 path,
@@ -107,8 +119,9 @@ class InferenceService:
                 max_seconds=s.max_video_seconds,
                 allow_truncated=False,
                 pool=self.pose_pool,
+                frame_sink=keep if side else None,
             )
-        return self.recognize_keypoints(kp, timings)
+        return self._recognize(kp, np.concatenate(kept) if kept else None, timings)
 
     def recognize_frames(
         self,
@@ -122,14 +135,25 @@ class InferenceService:
         frames = resample_frames(list(frames), fps, self.settings.target_fps)
         with stage_timer(timings, "pose"), HolisticExtractor() as extractor:
             kp = extractor.extract(frames, fps=self.settings.target_fps)
-        return self.recognize_keypoints(kp, timings)
+        return self._recognize(kp, frames_for(self.recognizer.model.cfg, frames), timings)
 
     def recognize_keypoints(
         self, kp: Keypoints, timings: dict[str, float] | None = None
     ) -> RecognitionResult:
-        """Recognise keypoints that were extracted already."""
+        """Recognise keypoints that were extracted already (pose-only models: an RGB model needs the
+        video, see :meth:`recognize_path`)."""
+        return self._recognize(kp, None, timings)
+
+    @property
+    def needs_frames(self) -> bool:
+        """Whether the served model reads video frames (so keypoint input is not enough)."""
+        return self.recognizer.needs_frames
+
+    def _recognize(
+        self, kp: Keypoints, frames: np.ndarray | None, timings: dict[str, float] | None
+    ) -> RecognitionResult:
         check_signer(kp)
-        return self.recognizer.recognize(kp, timings)
+        return self.recognizer.recognize(kp, timings, frames)
 
     async def process_video(self, path: str | Path) -> RecognitionResult:
         """Async form of :meth:`recognize_path` (runs in a worker thread)."""

@@ -11,14 +11,15 @@ import pytest
 
 from cslr.cli import main
 from cslr.config import ExperimentConfig
-from cslr.export.graphs import STATE_IN, initial_state
+from cslr.export.graphs import STATE_IN, UnsupportedExport, initial_state
 from cslr.export.onnx import export_onnx, read_vocab, run_chunked, verify_onnx
-from cslr.export.parity import ATOL, ParityError, random_features, torch_log_probs
+from cslr.export.parity import ATOL, ParityError, random_inputs, time_slice, torch_log_probs
 from cslr.export.runtime import CPU_PROVIDER, CUDA_PROVIDER, OnnxRuntimeBackend, select_providers, warmup
 from cslr.model.checkpoint import save_checkpoint
+from cslr.model.inputs import ModelInputs
 from cslr.model.network import CSLRModel
 from cslr.stream.recognizer import Recognizer
-from tests.export.conftest import VOCAB, tiny_model
+from tests.export.conftest import CONFIGS, VOCAB, config_model, tiny_model
 
 LENGTHS = (1, 5, 37, 64, 201)
 
@@ -29,9 +30,9 @@ def test_export_matches_torch_at_several_lengths(model: CSLRModel, tmp_path: Pat
     assert result.parity.worst < ATOL
     backend = OnnxRuntimeBackend(result.model_path, device="cpu")
     for frames in LENGTHS:  # lengths other than the ones the export verified itself on
-        x = random_features(model, frames, seed=7)
-        expected = torch_log_probs(model, x)[:, 0]
-        got = backend.log_probs(x[0].numpy())
+        x = random_inputs(model.cfg, frames, seed=7, batch=None)
+        expected = torch_log_probs(model, ModelInputs(features=x.features[None]))[:, 0]
+        got = backend.log_probs(x)
         assert got.shape == (-(-frames // model.cfg.stride), len(VOCAB))
         np.testing.assert_allclose(got, expected, atol=ATOL)
 
@@ -51,10 +52,10 @@ def test_causal_export_streams_chunk_by_chunk_with_state(tmp_path: Path) -> None
     assert result.chunk_path is not None and result.parity.chunk_max_abs_diff is not None
     session = ort.InferenceSession(str(result.chunk_path), providers=[CPU_PROVIDER])
     assert [i.name for i in session.get_inputs()][1:] == list(STATE_IN)
-    x = random_features(model, 90, seed=3)
+    x = random_inputs(model.cfg, 90, seed=3)
     h, c = (t.numpy() for t in initial_state(model))
     for chunk in (2, 8, 30):  # chunk sizes that are multiples of the stride; the last chunk is partial
-        streamed, _ = run_chunked(session, x.numpy(), (h, c), chunk)
+        streamed, _ = run_chunked(session, x, (h, c), chunk)
         np.testing.assert_allclose(streamed, torch_log_probs(model, x), atol=ATOL)
 
 
@@ -65,18 +66,21 @@ def test_chunk_state_is_carried_not_reset(tmp_path: Path) -> None:
     model = tiny_model("causal")
     chunk_path = export_onnx(model, VOCAB, tmp_path / "m.onnx").chunk_path
     session = ort.InferenceSession(str(chunk_path), providers=[CPU_PROVIDER])
-    x = random_features(model, 32).numpy()
+    x = random_inputs(model.cfg, 32)
     h, c = (t.numpy() for t in initial_state(model))
-    _, state = run_chunked(session, x[:, :16], (h, c))
-    carried = session.run(None, {"features": x[:, 16:], "h_in": state[0], "c_in": state[1]})[0]
-    fresh = session.run(None, {"features": x[:, 16:], "h_in": h, "c_in": c})[0]
+    _, state = run_chunked(session, time_slice(x, 0, 16), (h, c))
+    rest = x.features[:, 16:]
+    carried = session.run(None, {"features": rest, "h_in": state[0], "c_in": state[1]})[0]
+    fresh = session.run(None, {"features": rest, "h_in": h, "c_in": c})[0]
     assert not np.allclose(carried, fresh, atol=1e-3)
 
 
-def test_bidirectional_model_has_no_chunk_graph(tmp_path: Path) -> None:
-    assert export_onnx(tiny_model("bilstm"), VOCAB, tmp_path / "m.onnx").chunk_path is None
-    with pytest.raises(ValueError, match="causal"):
-        export_onnx(tiny_model("bilstm"), VOCAB, tmp_path / "n.onnx", chunk=True)
+@pytest.mark.parametrize("temporal", ["bilstm", "transformer"])
+def test_offline_model_has_no_chunk_graph(tmp_path: Path, temporal: str) -> None:
+    assert export_onnx(tiny_model(temporal), VOCAB, tmp_path / "m.onnx").chunk_path is None
+    with pytest.raises(UnsupportedExport, match=f"no chunk graph for temporal encoder '{temporal}'.*causal"):
+        export_onnx(tiny_model(temporal), VOCAB, tmp_path / "n.onnx", chunk=True)
+    assert not (tmp_path / "n.onnx").exists()  # refused before anything is written
 
 
 def test_verification_catches_a_wrong_export(tmp_path: Path) -> None:
@@ -95,8 +99,31 @@ def test_recognizer_with_onnx_backend_gives_torch_results(causal_checkpoint: Pat
     onnx_rec = Recognizer.from_checkpoint(causal_checkpoint, device="cpu", backend="onnx",
                                           onnx_model=_export_ckpt(causal_checkpoint, tmp_path))
     assert isinstance(onnx_rec.runtime, OnnxRuntimeBackend)
-    x = np.random.default_rng(0).standard_normal((50, 300)).astype(np.float32)
+    x = ModelInputs(features=np.random.default_rng(0).standard_normal((50, 300)).astype(np.float32))
     np.testing.assert_allclose(onnx_rec.log_probs(x), torch_rec.log_probs(x), atol=ATOL)
+
+
+def test_recognizer_serves_a_fused_checkpoint_with_onnx_runtime(tmp_path: Path) -> None:
+    """Pose GCN + RGB with hand/face crops, causal: whole sequences (a ragged batch, padded in PyTorch)
+    and chunk steps through the ONNX graphs equal the PyTorch recognizer's."""
+    live = next(p for p in CONFIGS if p.stem == "two-stream-live")
+    model = config_model(live, rgb_backbone="tiny")
+    cfg = dataclasses.replace(ExperimentConfig(), model=model.cfg)
+    checkpoint = save_checkpoint(tmp_path / "fused.pt", model, cfg, VOCAB)
+    exported = export_onnx(model, VOCAB, tmp_path / "fused.onnx")
+    torch_rec = Recognizer.from_checkpoint(checkpoint, device="cpu")
+    onnx_rec = Recognizer.from_checkpoint(
+        checkpoint, device="cpu", backend="onnx", onnx_model=exported.model_path
+    )
+    assert isinstance(onnx_rec.runtime, OnnxRuntimeBackend) and onnx_rec.runtime.chunk_session is not None
+    seqs = [random_inputs(model.cfg, t, seed=t, batch=None, image=(64, 64)) for t in (9, 20, 9)]
+    for got, expected in zip(onnx_rec.log_probs_batch(seqs), torch_rec.log_probs_batch(seqs), strict=True):
+        np.testing.assert_allclose(got, expected, atol=ATOL)
+    chunk = random_inputs(model.cfg, 6, seed=1, batch=2, image=(64, 64))
+    got, (h, _c) = onnx_rec.forward_chunk(chunk, onnx_rec.chunk_state(2))
+    expected, (h_ref, _) = torch_rec.forward_chunk(chunk, torch_rec.chunk_state(2))
+    np.testing.assert_allclose(got, expected, atol=ATOL)
+    np.testing.assert_allclose(h, h_ref, atol=ATOL)
 
 
 def test_onnx_backend_without_a_file_exports_once_to_the_cache(
@@ -164,15 +191,16 @@ def test_cli_export_missing_checkpoint_is_exit_2(tmp_path: Path, capsys: pytest.
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
-def test_cli_export_transformer_is_a_clear_error(
+def test_cli_exports_a_transformer_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
 ) -> None:
-    model = tiny_model("transformer")
+    model = tiny_model("transformer", stride=2)
     cfg = dataclasses.replace(ExperimentConfig(), model=model.cfg)
     checkpoint = save_checkpoint(tmp_path / "transformer.pt", model, cfg, VOCAB)
-    assert main(["export", fmt, str(checkpoint), "-o", str(tmp_path / f"m.{fmt}")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and "TransformerEncoder" in err
+    out = tmp_path / f"m.{fmt}"
+    assert main(["export", fmt, str(checkpoint), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert out.is_file() and "parity with PyTorch" in printed and "chunked" not in printed
 
 
 def test_cli_warmup_with_onnx_backend(

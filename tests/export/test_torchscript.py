@@ -10,7 +10,7 @@ import torch
 
 from cslr.cli import main
 from cslr.export.graphs import initial_state
-from cslr.export.parity import ATOL, ParityError, random_features, torch_log_probs
+from cslr.export.parity import ATOL, ParityError, as_tensors, random_inputs, torch_log_probs
 from cslr.export.torchscript import export_torchscript, load_torchscript, verify_torchscript
 from cslr.model.network import CSLRModel
 from tests.export.conftest import VOCAB, tiny_model
@@ -22,9 +22,9 @@ def test_export_matches_torch_at_several_lengths(model: CSLRModel, tmp_path: Pat
     module, vocab = load_torchscript(result.path)
     assert vocab == VOCAB
     with torch.inference_mode():
-        for frames in (2, 33, 64, 180):  # other lengths than the trace example (48)
-            x = random_features(model, frames, seed=5)
-            got = module(x).numpy()
+        for frames in (2, 33, 64, 180):  # other lengths than the trace example (7)
+            x = random_inputs(model.cfg, frames, seed=5)
+            got = module(as_tensors(x)["features"]).numpy()
             assert got.shape == (-(-frames // model.cfg.stride), 1, len(VOCAB))
             np.testing.assert_allclose(got, torch_log_probs(model, x), atol=ATOL)
 
@@ -34,12 +34,13 @@ def test_causal_export_has_forward_chunk_with_state(tmp_path: Path) -> None:
     result = export_torchscript(model, VOCAB, tmp_path / "m.ts.pt")
     assert result.parity.chunk_max_abs_diff is not None
     module, _ = load_torchscript(result.path)
-    x = random_features(model, 70, seed=1)
+    x = random_inputs(model.cfg, 70, seed=1)
+    features = as_tensors(x)["features"]
     h, c = initial_state(model)
     pieces = []
     with torch.inference_mode():
         for start in range(0, 70, 12):  # 12 is a multiple of the stride; the last chunk (10) is partial
-            log_probs, h, c = module.forward_chunk(x[:, start : start + 12], h, c)
+            log_probs, h, c = module.forward_chunk(features[:, start : start + 12], h, c)
             pieces.append(log_probs.numpy())
     np.testing.assert_allclose(np.concatenate(pieces), torch_log_probs(model, x), atol=ATOL)
     assert h.shape == c.shape == (model.cfg.num_layers, 1, model.cfg.hidden_size)

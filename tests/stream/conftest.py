@@ -15,6 +15,7 @@ from cslr.pose.keypoints import Keypoints
 from cslr.stream.recognizer import Recognizer
 
 SEED = 7
+FUSED_SEED = 8  # a seed whose untrained two-stream models emit several glosses on the real clip
 INPUT_GAIN = 10.0  # an untrained LSTM with larger input weights follows its input instead of drifting
 HEAD_GAIN = 5.0  # and a sharper head turns that into many different glosses
 GLOSSES = ("hello", "thankyou", "house")
@@ -28,6 +29,26 @@ def tiny_recognizer(temporal: str = "causal", stride: int = 1, seed: int = SEED)
     cfg = ModelConfig(temporal=temporal, stride=stride, pose_hidden=32, pose_layers=1, hidden_size=32,
                       num_layers=2, dropout=0.0, vocab_size=len(vocab))
     model = CSLRModel(cfg)
+    with torch.no_grad():
+        for name, param in model.encoder.named_parameters():
+            if "weight_ih" in name:
+                param.mul_(INPUT_GAIN)
+        model.head.weight.mul_(HEAD_GAIN)
+    return Recognizer(model, vocab, device="cpu")
+
+
+def tiny_fused_recognizer(
+    rois: tuple[str, ...] = (), temporal: str = "causal", streams: tuple[str, ...] = ("pose", "rgb"),
+    seed: int = FUSED_SEED,
+) -> Recognizer:
+    """A seeded, untrained two-stream model (tiny CNN on 32x32 frames, gated fusion), as above."""
+    torch.manual_seed(seed)
+    vocab = Vocabulary.from_glosses(GLOSSES)
+    cfg = ModelConfig(temporal=temporal, pose_hidden=32, pose_layers=1, hidden_size=32, num_layers=2,
+                      dropout=0.0, vocab_size=len(vocab), streams=streams, rgb_backbone="tiny",
+                      rgb_size=32, rgb_dim=32, fusion_dim=32, fusion_heads=2, rgb_rois=rois,
+                      roi_size=16)
+    model = CSLRModel(cfg, pretrained=False)
     with torch.no_grad():
         for name, param in model.encoder.named_parameters():
             if "weight_ih" in name:
@@ -51,3 +72,15 @@ def load_real_clip(shared_data: Path, first: int = 0, count: int = SEQUENCES_PER
 @pytest.fixture(scope="session")
 def real_clip(shared_data: Path) -> Keypoints:
     return load_real_clip(shared_data)
+
+
+@pytest.fixture(scope="session")
+def real_video_clip(real_video: Path) -> tuple[Keypoints, np.ndarray]:
+    """A real signing video as (MediaPipe keypoints, decoded uint8 frames ``(T, H, W, 3)``)."""
+    from cslr.pose.holistic import HolisticExtractor
+    from cslr.video import read_video
+
+    clip = read_video(real_video, fps=25.0)
+    with HolisticExtractor() as extractor:
+        kp = extractor.extract(iter(clip.frames), clip.fps)
+    return kp, clip.frames

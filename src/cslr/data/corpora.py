@@ -2,14 +2,18 @@
 
 Every adapter returns :class:`CorpusItem` s; nothing is decoded here. Media are videos, frame folders or
 keypoint files; videos and frame folders are turned into keypoints once by ``cslr extract`` (a cache of
-one ``.npz`` per item, see :mod:`cslr.data.extraction`), keypoint files are read directly.
+one ``.npz`` per item, see :mod:`cslr.data.extraction`), keypoint files are read directly. For RGB and
+fused models ``cslr extract --frames SIZE`` also caches each item's frames (:mod:`cslr.data.frames`),
+taken from :attr:`CorpusItem.frames_source`.
 
 Layouts (``path`` is what ``data.path`` / ``cslr extract DATASET`` points at):
 
 ``manifest``
     A ``.csv`` (header row) or ``.jsonl`` file with the fields ``path`` (video, frame folder, ``.pose``,
     ``.npz`` or ``.parquet``; relative to the manifest's folder) and ``gloss`` (space-separated), and
-    optionally ``split`` (train / dev / test; default train), ``signer`` and ``id`` (default: the path).
+    optionally ``split`` (train / dev / test; default train), ``signer``, ``id`` (default: the path)
+    and, when ``path`` is a keypoint file, ``frames`` (or ``video``): the recording's video file or
+    frame folder, for RGB and fused models (:attr:`CorpusItem.frames_source`).
 ``phoenix2014`` (RWTH-PHOENIX-Weather 2014, multisigner)
     ``phoenix-2014-multisigner/annotations/manual/{train,dev,test}.corpus.csv`` (``id|folder|signer|
     annotation``) and frames under ``features/fullFrame-210x260px/<split>/<folder>``.
@@ -54,6 +58,7 @@ CSL_DAILY_FRAMES = Path("sentence") / "frames_512x512"
 ISLR_CSV = "train.csv"
 MANIFEST_PATH_KEYS = ("path", "media", "video")
 MANIFEST_GLOSS_KEYS = ("gloss", "glosses", "annotation", "orth")
+MANIFEST_FRAMES_KEYS = ("frames", "video")  # the recording beside a keypoint-file ``path``
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class CorpusItem:
         glosses: the gloss transcript, corpus markers such as ``__ON__`` removed.
         split: ``"train"``, ``"dev"`` or ``"test"``.
         signer: signer name as the corpus gives it ("" when unknown).
+        video: the recording (video file or frame folder) when ``media`` is a keypoint file, for RGB
+            and fused models; None when there is none (or when ``media`` is the recording itself).
     """
 
     id: str
@@ -73,11 +80,19 @@ class CorpusItem:
     glosses: tuple[str, ...]
     split: str = "train"
     signer: str = ""
+    video: Path | None = None
 
     @property
     def is_keypoints(self) -> bool:
         """Whether ``media`` is already a keypoint file (no extraction needed)."""
         return self.media.suffix.lower() in KEYPOINT_SUFFIXES
+
+    @property
+    def frames_source(self) -> Path | None:
+        """The video file or frame folder holding the item's frames (PHOENIX and CSL-Daily: the
+        frame folder; a manifest: ``path``, or its ``frames`` / ``video`` column beside a keypoint
+        file); None when the corpus gives keypoints only."""
+        return self.video if self.is_keypoints else self.media
 
 
 def normalize_split(name: str) -> str:
@@ -107,14 +122,20 @@ def _manifest_item(row: dict[str, Any], base: Path, where: str) -> CorpusItem:
     if media is None or gloss is None:
         raise ValueError(f"{where}: a manifest row needs 'path' and 'gloss', got keys {sorted(row)}")
     glosses = gloss.split() if isinstance(gloss, str) else [str(g) for g in gloss]
-    full = Path(media) if Path(media).is_absolute() else base / media
+    video = next((row[k] for k in MANIFEST_FRAMES_KEYS if row.get(k) and row[k] != media), None)
     return CorpusItem(
         id=str(row.get("id") or media),
-        media=full,
+        media=_under(base, media),
         glosses=tuple(clean_glosses(glosses)),
         split=normalize_split(str(row.get("split") or "train")),
         signer=str(row.get("signer") or ""),
+        video=None if video is None else _under(base, video),
     )
+
+
+def _under(base: Path, name: str) -> Path:
+    """``name`` as given when absolute, else relative to ``base``."""
+    return Path(name) if Path(name).is_absolute() else base / name
 
 
 def read_phoenix2014(root: str | Path) -> list[CorpusItem]:

@@ -11,7 +11,8 @@ epoch (seeded by ``data.seed`` and the epoch, so a resumed run sees the same one
 ``docs/training.md``.
 
 Continuous corpora (manifest, PHOENIX-2014/-T, CSL-Daily; :mod:`cslr.data.corpora`) keep their own
-splits; their keypoints come from the files themselves or from the ``cslr extract`` cache.
+splits; their keypoints come from the files themselves or from the ``cslr extract`` cache, and for a
+model with an RGB stream their frames from the frame cache (:mod:`cslr.data.frames`, issue 4).
 Training augmentation (:class:`Augment`) acts on the normalised features with torch's random generator,
 so resuming a run with restored RNG states replays it exactly.
 
@@ -329,9 +330,27 @@ class TrainingData:
         return stitch_isolated(self.pool, cfg.train_sentences, rng, cfg.min_signs, cfg.max_signs)
 
 
-def build_training_data(cfg: DataConfig) -> TrainingData:
-    """Sentences for a data config: synthetic, stitched isolated signs split by signer, or a corpus."""
+def build_training_data(cfg: DataConfig, frames: int | None = None) -> TrainingData:
+    """Sentences for a data config: synthetic, stitched isolated signs split by signer, or a corpus.
+
+    Args:
+        cfg: the recipe's data section.
+        frames: for a model with an RGB stream, the side of its frames
+            (:func:`cslr.model.inputs.frame_side`): a corpus then gives
+            :class:`cslr.data.rgb.VideoSentence` s with frames memory-mapped from the ``cslr extract
+            --frames`` cache (``synth-video`` renders its own at ``data.image_size``). None: keypoints.
+
+    Raises:
+        FileNotFoundError: keypoints or frames not extracted yet (the message gives the command).
+        ValueError: ``frames`` asked of a source without video (``synth``, ``islr``, stitched signs).
+    """
     rng = np.random.default_rng(cfg.seed)
+    if frames and (cfg.source in ("synth", "islr", *ISOLATED_CORPORA) or cfg.stitch):
+        raise ValueError(
+            f"data.source {cfg.source!r}{' with data.stitch' if cfg.stitch else ''} has no video frames for "
+            "a model with an RGB stream: use synth-video or a corpus of videos or frame folders "
+            "(manifest, phoenix2014, phoenix2014t, csl-daily)"
+        )
     sizes = (cfg.train_sentences, cfg.dev_sentences, cfg.test_sentences)
     if cfg.source == "synth":
         signer = SyntheticSigner(cfg.num_glosses, seed=cfg.seed)
@@ -362,6 +381,12 @@ def build_training_data(cfg: DataConfig) -> TrainingData:
             return _stitched(split_by_signer(signs, cfg.dev_signers, cfg.test_signers, cfg.seed), cfg)
         by_split = [[s for s, i in zip(signs, items, strict=True) if i.split == n] for n in SPLITS]
         return _stitched((by_split[0], by_split[1], by_split[2]), cfg)
+    if frames:  # issue 4: keypoints and memory-mapped frames of the frame cache
+        from cslr.data.frames import load_corpus_videos
+
+        clips = load_corpus_videos(items, cache, frames, resolve_data_path(cfg.path))
+        split_clips = [[c for c, i in zip(clips, items, strict=True) if i.split == n] for n in SPLITS]
+        return TrainingData(*split_clips)  # type: ignore[arg-type]
     signers = _signer_ids(items)
     parts = [
         [Sentence(load_item_keypoints(i, cache), i.glosses, signers[i.signer]) for i in items if i.split == n]

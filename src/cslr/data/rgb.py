@@ -4,7 +4,10 @@
   dataset, plus uint8 frames ``(T, 3, H, W)`` and, for models with ``rgb_rois``, crop boxes located
   from the keypoints. A :class:`VideoBatch` hands the extra model inputs over with
   :meth:`VideoBatch.model_inputs`, so a training step is
-  ``model(b.features, b.lengths, b.targets, b.target_lengths, **b.model_inputs())``.
+  ``model(b.features, b.lengths, b.targets, b.target_lengths, **b.model_inputs())``. Frames may be
+  in memory (the synthetic task) or memory-mapped from the frame cache of a real corpus
+  (:func:`cslr.data.frames.load_item_video`): the dataset reads an item's frames only when it is asked
+  for, so memory stays bounded by the batch.
 * :func:`cue_corpus` — a synthetic task that needs both streams: each gloss is a *movement* of the
   synthetic signer (in the keypoints; the frames hide arms and hands) combined with a *colour cue*
   (a badge on the chest, lit while the sign is performed: in the frames, absent from the keypoints).
@@ -39,7 +42,8 @@ CUE_IMAGE_SIZE = 32
 
 @dataclass(frozen=True)
 class VideoSentence:
-    """Keypoints, their video frames uint8 ``(T, 3, H, W)``, and the glosses signed."""
+    """Keypoints, their video frames uint8 ``(T, 3, H, W)`` (in memory, or memory-mapped from the frame
+    cache), and the glosses signed."""
 
     keypoints: Keypoints
     frames: np.ndarray
@@ -83,13 +87,17 @@ class VideoBatch:
 
 
 class VideoSequenceDataset(Dataset):
-    """Items ``(features (T, 300), frames (T, 3, H, W) uint8, boxes (T, R, 4) or None, gloss ids (S,))``."""
+    """Items ``(features (T, 300), frames (T, 3, H, W) uint8, boxes (T, R, 4) or None, gloss ids (S,))``.
+
+    Features, boxes and targets are computed up front; an item's frames are copied out of its
+    sentence's array when the item is read, so memory-mapped frames come from disk a batch at a time.
+    """
 
     def __init__(self, sentences: Sequence[VideoSentence], vocab: Vocabulary, rois: tuple[str, ...] = ()):
+        self.frames = [s.frames for s in sentences]
         self.items = [
             (
                 torch.from_numpy(preprocess(s.keypoints)),
-                torch.from_numpy(np.ascontiguousarray(s.frames)),
                 torch.from_numpy(roi_boxes(s.keypoints, rois)) if rois else None,
                 torch.as_tensor(vocab.encode(s.glosses), dtype=torch.long),
             )
@@ -100,7 +108,8 @@ class VideoSequenceDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        return self.items[index]
+        features, boxes, targets = self.items[index]
+        return features, torch.from_numpy(np.array(self.frames[index], np.uint8)), boxes, targets
 
 
 def collate_video(

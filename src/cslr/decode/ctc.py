@@ -18,6 +18,7 @@ reference the compiled one is tested against.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol, cast
@@ -517,6 +518,18 @@ def beam_search(
         cands = [row[:n] for row, n in zip(top.tolist(), n_kept.tolist(), strict=True)]
         final = _search_python(lp, rows.tolist(), cands, beam_width, blank_id, lm, lm_weight, insertion_bonus)
     return _finish(final, lp, lm_weight if lm is not None else None, nbest or beam_width)
+
+
+WARMUP_SHAPE = (16, 8)  # steps x classes of the dummy posteriors that compile the kernels
+
+
+def warm_up_beam_search() -> float:
+    """Compile the beam-search kernels (or load them from numba's cache) now, for float32 posteriors
+    (what the models give), so no request pays for it. Returns the seconds it took."""
+    start = time.perf_counter()
+    logits = np.random.default_rng(0).standard_normal(WARMUP_SHAPE).astype(np.float32)
+    beam_search(logits - np.log(np.exp(logits).sum(1, keepdims=True)), beam_width=2)
+    return time.perf_counter() - start
 
 
 def _tables(lm: TokenLM, vocab: int) -> NGramTables | None:

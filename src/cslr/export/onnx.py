@@ -1,12 +1,14 @@
 """Export a checkpoint to ONNX and prove the export right: ``cslr export onnx CHECKPOINT [-o OUT]``.
 
 Writes ``OUT`` (default: the checkpoint's name with ``.onnx``), the full-sequence graph
-``features (B, T, 300) -> log_probs (T', B, V)`` with a dynamic batch and time axis, and for a causal
-(streamable) model also ``OUT`` with ``.chunk.onnx``: ``features, h_in, c_in -> log_probs, h_out, c_out``,
-the streaming state as explicit inputs and outputs. Each file carries the vocabulary and stride in its
-metadata. Every export is verified before it is reported done: ONNX Runtime's output must equal PyTorch's
-within tolerance at several sequence lengths, and chunk by chunk (state in, state out) for the chunk
-graph. Requires the ``onnx`` extra (``pip install 'cslr[onnx]'``).
+``inputs -> log_probs (T', B, V)`` with dynamic batch and time axes (and image height and width), where
+the inputs are those the model's streams need (:func:`cslr.export.graphs.graph_inputs`: ``features``,
+``frames``, ``boxes``); and for a streamable model (causal encoder, per-frame RGB backbone) also ``OUT``
+with ``.chunk.onnx``: ``inputs, h_in, c_in -> log_probs, h_out, c_out``, the streaming state as explicit
+inputs and outputs. Each file carries the vocabulary and stride in its metadata. Every export is verified
+before it is reported done: ONNX Runtime's output must equal PyTorch's within tolerance at several
+sequence lengths, and chunk by chunk (state in, state out) for the chunk graph. Requires the ``onnx``
+extra (``pip install 'cslr[onnx]'``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import io
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,28 +27,34 @@ import torch
 
 from cslr.data.vocab import Vocabulary
 from cslr.export.graphs import (
-    FEATURES,
     LOG_PROBS,
     STATE_IN,
     STATE_OUT,
     ChunkGraph,
     FullSequenceGraph,
+    UnsupportedExport,
+    dynamic_axes,
+    example_inputs,
+    graph_inputs,
     initial_state,
+    tracing_mode,
 )
 from cslr.export.parity import (
     CHUNK_FRAMES,
-    CHUNK_PARITY_LENGTH,
-    PARITY_LENGTHS,
     ParityReport,
     check_chunked,
     check_close,
     check_lengths,
+    chunk_parity_length,
     chunk_size,
-    random_features,
+    random_inputs,
     stream_in_chunks,
+    torch_chunk_step,
 )
-from cslr.export.runtime import CHUNK_SUFFIX, chunk_step
+from cslr.export.runtime import CHUNK_SUFFIX, chunk_step, feeds
+from cslr.model.inputs import ModelInputs
 from cslr.model.network import CSLRModel
+from cslr.model.temporal import LSTMState
 
 OPSET = 17  # LayerNormalization is native from opset 17
 META_VOCAB = "cslr.vocab"
@@ -76,7 +85,7 @@ def _trace_to_onnx(graph: torch.nn.Module, example: tuple[torch.Tensor, ...], in
                    outputs: Sequence[str], dynamic: dict[str, dict[int, str]]) -> bytes:
     """Serialise ``graph`` with the TorchScript-based exporter (``dynamo=False`` keeps time dynamic)."""
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), tracing_mode(), _dynamic_unflatten():
         warnings.simplefilter("ignore")  # the legacy exporter warns about its own deprecation
         target: Any = buffer  # the stub says a path; a file object works too
         torch.onnx.export(
@@ -84,6 +93,40 @@ def _trace_to_onnx(graph: torch.nn.Module, example: tuple[torch.Tensor, ...], in
             output_names=list(outputs), dynamic_axes=dynamic, do_constant_folding=True,
         )
     return buffer.getvalue()
+
+
+@contextmanager
+def _dynamic_unflatten() -> Iterator[None]:
+    """Export ``aten::unflatten`` as a Reshape to ``Shape[:dim] + sizes + Shape[dim + 1:]`` meanwhile.
+
+    The built-in symbolic computes the same shape from indices it calculates in the graph, and the
+    exporter's shape inference then freezes the other axes at their traced sizes: multi-head self-attention
+    (which unflattens its packed q/k/v projection) would accept only the example's length. Slicing with
+    constant indices keeps them dynamic.
+    """
+    from torch.onnx import symbolic_helper
+
+    @symbolic_helper.parse_args("v", "i", "v")
+    def unflatten(g: Any, x: Any, dim: int, sizes: Any) -> Any:
+        rank = symbolic_helper._get_tensor_rank(x)
+        if rank is None:
+            raise UnsupportedExport("unflatten of a tensor of unknown rank")
+        dim %= rank
+        shape = g.op("Shape", x)
+        parts = [g.op("Slice", shape, _ints(g, [0]), _ints(g, [dim])), sizes,
+                 g.op("Slice", shape, _ints(g, [dim + 1]), _ints(g, [rank]))]
+        return g.op("Reshape", x, g.op("Concat", *parts, axis_i=0))
+
+    torch.onnx.register_custom_op_symbolic("aten::unflatten", unflatten, OPSET)
+    try:
+        yield
+    finally:
+        torch.onnx.unregister_custom_op_symbolic("aten::unflatten", OPSET)
+
+
+def _ints(g: Any, values: list[int]) -> Any:
+    """An int64 constant in the ONNX graph being built."""
+    return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
 
 
 def _save_with_metadata(raw: bytes, path: Path, vocab: Vocabulary, stride: int, kind: str) -> None:
@@ -100,20 +143,24 @@ def _save_with_metadata(raw: bytes, path: Path, vocab: Vocabulary, stride: int, 
 
 
 def full_sequence_onnx(model: CSLRModel) -> bytes:
-    """The full-sequence graph ``features (B, T, F) -> log_probs (T', B, V)`` as ONNX bytes."""
-    example = (torch.zeros(1, max(PARITY_LENGTHS), model.cfg.input_dim),)
-    dynamic = {FEATURES: {0: "batch", 1: "frames"}, LOG_PROBS: {0: "steps", 1: "batch"}}
-    return _trace_to_onnx(FullSequenceGraph(model), example, [FEATURES], [LOG_PROBS], dynamic)
+    """The full-sequence graph ``inputs -> log_probs (T', B, V)`` as ONNX bytes."""
+    names = graph_inputs(model.cfg)
+    dynamic = {**dynamic_axes(names), LOG_PROBS: {0: "steps", 1: "batch"}}
+    return _trace_to_onnx(FullSequenceGraph(model), example_inputs(model), names, [LOG_PROBS], dynamic)
 
 
 def chunk_onnx(model: CSLRModel) -> bytes:
-    """The streaming graph ``features, h_in, c_in -> log_probs, h_out, c_out`` as ONNX bytes."""
-    h, c = initial_state(model)
-    example = (torch.zeros(1, CHUNK_FRAMES, model.cfg.input_dim), h, c)
-    state_axes = {1: "batch"}
-    dynamic = {FEATURES: {0: "batch", 1: "frames"}, LOG_PROBS: {0: "steps", 1: "batch"},
-               **{name: state_axes for name in (*STATE_IN, *STATE_OUT)}}
-    return _trace_to_onnx(ChunkGraph(model), example, [FEATURES, *STATE_IN], [LOG_PROBS, *STATE_OUT], dynamic)
+    """The streaming graph ``inputs, h_in, c_in -> log_probs, h_out, c_out`` as ONNX bytes.
+
+    Raises:
+        cslr.export.graphs.UnsupportedExport: the model is not streamable.
+    """
+    graph = ChunkGraph(model)
+    names = graph_inputs(model.cfg)
+    example = (*example_inputs(model, CHUNK_FRAMES), *initial_state(model))
+    dynamic = {**dynamic_axes(names), LOG_PROBS: {0: "steps", 1: "batch"},
+               **{name: {1: "batch"} for name in (*STATE_IN, *STATE_OUT)}}
+    return _trace_to_onnx(graph, example, [*names, *STATE_IN], [LOG_PROBS, *STATE_OUT], dynamic)
 
 
 def export_onnx(
@@ -124,14 +171,18 @@ def export_onnx(
     Args:
         chunk: also write the chunk graph; None = whenever the model is streamable.
         verify: raise :class:`ParityError` unless ONNX Runtime matches PyTorch (see :func:`verify_onnx`).
+
+    Raises:
+        cslr.export.graphs.UnsupportedExport: ``chunk=True`` for a model that is not streamable.
     """
     model = model.cpu().eval()
     out = Path(out)
+    chunk_graph = chunk_onnx(model) if (model.streamable if chunk is None else chunk) else None
     _save_with_metadata(full_sequence_onnx(model), out, vocab, model.cfg.stride, "full")
     chunk_path = None
-    if model.streamable if chunk is None else chunk:
+    if chunk_graph is not None:
         chunk_path = out.with_suffix(CHUNK_SUFFIX)
-        _save_with_metadata(chunk_onnx(model), chunk_path, vocab, model.cfg.stride, "chunk")
+        _save_with_metadata(chunk_graph, chunk_path, vocab, model.cfg.stride, "chunk")
     report = verify_onnx(model, out, chunk_path) if verify else ParityReport({})
     return OnnxExport(out, chunk_path, report)
 
@@ -144,47 +195,48 @@ def _session(path: Path) -> Any:
 
 def verify_onnx(
     model: CSLRModel, path: str | Path, chunk_path: str | Path | None = None,
-    lengths: Sequence[int] = PARITY_LENGTHS,
+    lengths: Sequence[int] | None = None,
 ) -> ParityReport:
-    """Compare ONNX Runtime with PyTorch at each of ``lengths``, and chunk by chunk given ``chunk_path``.
+    """Compare ONNX Runtime with PyTorch at each of ``lengths`` (default
+    :func:`~cslr.export.parity.parity_lengths`), and chunk by chunk given ``chunk_path``.
 
     Raises:
         ParityError: a shape differs or a log-probability differs beyond ``ATOL + RTOL * |ref|``.
     """
     model = model.cpu().eval()
     session = _session(Path(path))
-    diffs = check_lengths(model, lambda x: session.run(None, {FEATURES: x.numpy()})[0], lengths)
+    names = [i.name for i in session.get_inputs()]
+    diffs = check_lengths(model, lambda x: session.run(None, feeds(names, x))[0], lengths)
     chunk_diff = None if chunk_path is None else verify_chunked(model, Path(chunk_path))
     return ParityReport(diffs, chunk_diff)
 
 
-def run_chunked(session: Any, features: np.ndarray, state: tuple[np.ndarray, np.ndarray],
+def run_chunked(session: Any, inputs: ModelInputs, state: tuple[np.ndarray, np.ndarray],
                 chunk: int = CHUNK_FRAMES) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Stream ``features (1, T, F)`` through a chunk-graph session; returns ``(T', 1, V)``, last state."""
-    return stream_in_chunks(lambda piece, st: chunk_step(session, piece, st), features, state, chunk)
+    """Stream a batch ``inputs (B, T, ...)`` through a chunk-graph session; returns ``(T', B, V)`` and the
+    last state."""
+    return stream_in_chunks(lambda piece, st: chunk_step(session, piece, st), inputs, state, chunk)
 
 
-def verify_chunked(model: CSLRModel, chunk_path: Path, frames: int = CHUNK_PARITY_LENGTH) -> float:
+def verify_chunked(model: CSLRModel, chunk_path: Path, frames: int | None = None) -> float:
     """Stream a sequence through the chunk graph; its output and final state must match PyTorch's.
 
     The reference output is the full-sequence forward; the reference state is that of
     :meth:`CSLRModel.forward_chunk` fed the same chunks.
     """
+    frames = frames or chunk_parity_length(model.cfg)
     session = _session(chunk_path)
-    h, c = initial_state(model)
-    diff, (h_out, c_out) = check_chunked(
-        model, lambda piece, st: chunk_step(session, piece.numpy(), st), (h.numpy(), c.numpy()), frames
+    h, c = (s.numpy() for s in initial_state(model))
+    diff, (h_out, c_out) = check_chunked(model, lambda x, st: chunk_step(session, x, st), (h, c), frames)
+    reference: LSTMState | None = None  # CSLRModel.forward_chunk fed the same chunks
+    _, reference = stream_in_chunks(
+        torch_chunk_step(model), random_inputs(model.cfg, frames), reference, chunk_size(model.cfg.stride)
     )
-    with torch.inference_mode():  # the reference state: CSLRModel.forward_chunk fed the same chunks
-        _, (h, c) = stream_in_chunks(lambda piece, st: _numpy_log_probs(*model.forward_chunk(piece, st)),
-                                     random_features(model, frames), (h, c), chunk_size(model.cfg.stride))
-    check_close("chunked h", h.numpy(), h_out)
-    check_close("chunked c", c.numpy(), c_out)
+    assert reference is not None
+    h_ref, c_ref = reference
+    check_close("chunked h", h_ref.numpy(), h_out)
+    check_close("chunked c", c_ref.numpy(), c_out)
     return diff
-
-
-def _numpy_log_probs(log_probs: torch.Tensor, state: Any) -> tuple[np.ndarray, Any]:
-    return log_probs.numpy(), state
 
 
 def read_vocab(path: str | Path) -> Vocabulary:

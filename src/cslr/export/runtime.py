@@ -1,12 +1,13 @@
 """ONNX Runtime inference for serving, with the interface of :class:`~cslr.stream.recognizer.Recognizer`.
 
 Selected with ``BACKEND=onnx`` (``ONNX_MODEL`` names an exported file; without it the served checkpoint is
-exported, and verified, into a cache folder on first start). Whole sequences (files, window mode) run the
-full-sequence graph; live chunk mode runs the chunk graph (``*.chunk.onnx``, written for a causal model),
-with the LSTM state passed in and out as numpy arrays (:data:`ChunkState`), as the PyTorch path does.
- ``DEVICE`` picks the execution provider
-(``cuda`` needs ``onnxruntime-gpu``); ``USE_AMP`` has no effect here: mixed precision is a PyTorch feature,
-an fp32 graph runs in fp32.
+exported, and verified, into a cache folder on first start). Inputs are
+:class:`~cslr.model.inputs.ModelInputs` (pose features, uint8 frames, ROI boxes: whichever the model's
+streams take), so pose-only, RGB-only and fused models are served alike. Whole sequences (files, window
+mode) run the full-sequence graph; live chunk mode runs the chunk graph (``*.chunk.onnx``, written for a
+streamable model), with the LSTM state passed in and out as numpy arrays (:data:`ChunkState`), as the
+PyTorch path does. ``DEVICE`` picks the execution provider (``cuda`` needs ``onnxruntime-gpu``);
+``USE_AMP`` has no effect here: mixed precision is a PyTorch feature, an fp32 graph runs in fp32.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from cslr.config import ModelConfig
 from cslr.data.vocab import Vocabulary
-from cslr.export.graphs import FEATURES, STATE_IN
+from cslr.export.graphs import FRAMES, INPUT_DTYPES, STATE_IN
+from cslr.export.parity import random_inputs
+from cslr.model.inputs import ModelInputs, frame_side
 from cslr.model.network import CSLRModel
 
 log = logging.getLogger(__name__)
@@ -42,25 +47,46 @@ ChunkState = tuple[np.ndarray, np.ndarray]  # h, c: each (num_layers, B, hidden)
 class LogProbsBackend(Protocol):
     """A way to run the model: per-step log-posteriors for whole sequences and for streaming chunks."""
 
-    def log_probs(self, features: np.ndarray) -> np.ndarray:
-        """Features ``(T, F)`` of one sequence → log-posteriors ``(T', V)``."""
+    def log_probs(self, inputs: ModelInputs) -> np.ndarray:
+        """Inputs of one sequence (``(T, ...)``, no batch axis) → log-posteriors ``(T', V)``."""
         ...
 
-    def log_probs_batch(self, features: list[np.ndarray]) -> list[np.ndarray]:
-        """Per sequence ``(T_i, F)`` (none empty) → ``(T'_i, V)``, batched where the backend can."""
+    def log_probs_batch(self, inputs: list[ModelInputs]) -> list[np.ndarray]:
+        """Per sequence ``(T_i, ...)`` (none empty) → ``(T'_i, V)``, batched where the backend can."""
         ...
 
-    def forward_chunk(self, features: np.ndarray, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
-        """One streaming step of ``B`` streams: ``(B, t, F)`` and state → ``(t', B, V)`` and new state."""
+    def forward_chunk(self, inputs: ModelInputs, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
+        """One streaming step of ``B`` streams: inputs ``(B, t, ...)`` and state → ``(t', B, V)`` and the
+        new state."""
         ...
 
 
-def chunk_step(session: Any, features: np.ndarray, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
-    """Run a chunk-graph session once: ``(B, t, F)``, ``(h, c)`` → ``(t', B, V)``, ``(h', c')``."""
-    feeds = {FEATURES: np.ascontiguousarray(features, dtype=np.float32),
-             STATE_IN[0]: np.ascontiguousarray(state[0], dtype=np.float32),
-             STATE_IN[1]: np.ascontiguousarray(state[1], dtype=np.float32)}
-    log_probs, h, c = session.run(None, feeds)
+def feeds(names: Sequence[str], inputs: ModelInputs) -> dict[str, np.ndarray]:
+    """The arrays of ``inputs`` that a graph with input ``names`` takes (state inputs aside), contiguous
+    and of the graph's dtype; inputs the graph does not take are left out.
+
+    Raises:
+        ValueError: the graph needs an input that ``inputs`` lacks (e.g. frames for an RGB model).
+        TypeError: frames are not uint8.
+    """
+    arrays = inputs.arrays()
+    wanted = [name for name in names if name not in STATE_IN]
+    out = {}
+    for name in wanted:
+        if name not in arrays:
+            raise ValueError(f"this exported model takes {wanted}: pass {name}")
+        if name == FRAMES and arrays[name].dtype != np.uint8:
+            raise TypeError(f"frames must be uint8 (0-255), got {arrays[name].dtype}")
+        out[name] = np.ascontiguousarray(arrays[name], dtype=INPUT_DTYPES[name])
+    return out
+
+
+def chunk_step(session: Any, inputs: ModelInputs, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
+    """Run a chunk-graph session once: inputs ``(B, t, ...)``, ``(h, c)`` → ``(t', B, V)``, ``(h', c')``."""
+    named = feeds([i.name for i in session.get_inputs()], inputs)
+    named[STATE_IN[0]] = np.ascontiguousarray(state[0], dtype=np.float32)
+    named[STATE_IN[1]] = np.ascontiguousarray(state[1], dtype=np.float32)
+    log_probs, h, c = session.run(None, named)
     return log_probs, (h, c)
 
 
@@ -107,30 +133,32 @@ class OnnxRuntimeBackend:
         self.chunk_session = (None if self.chunk_path is None else
                               ort.InferenceSession(str(self.chunk_path), options, providers=self.providers))
         self.device = "cuda" if self.session.get_providers()[0] == CUDA_PROVIDER else "cpu"
+        self.input_names = [i.name for i in self.session.get_inputs()]
 
-    def log_probs(self, features: np.ndarray) -> np.ndarray:
-        """Per-step log-posteriors ``(T', V)`` for one sequence of features ``(T, F)`` (float32)."""
-        return self.log_probs_batch([features])[0]
+    def log_probs(self, inputs: ModelInputs) -> np.ndarray:
+        """Per-step log-posteriors ``(T', V)`` for the inputs of one sequence (``(T, ...)``)."""
+        return self.log_probs_batch([inputs])[0]
 
-    def log_probs_batch(self, features: list[np.ndarray]) -> list[np.ndarray]:
-        """Per sequence ``(T_i, F)`` → ``(T'_i, V)``; sequences of equal length share one run (the graph
+    def log_probs_batch(self, inputs: list[ModelInputs]) -> list[np.ndarray]:
+        """Per sequence ``(T_i, ...)`` → ``(T'_i, V)``; sequences of equal shapes share one run (the graph
         serves unpadded batches only)."""
-        by_length: dict[int, list[int]] = {}
-        for i, f in enumerate(features):
-            by_length.setdefault(len(f), []).append(i)
-        out: list[np.ndarray] = [np.zeros(0)] * len(features)
-        for members in by_length.values():
-            x = np.ascontiguousarray(np.stack([features[i] for i in members]), dtype=np.float32)
-            lp = self.session.run(None, {FEATURES: x})[0]  # (T', B, V)
+        named = [feeds(self.input_names, seq) for seq in inputs]
+        groups: dict[tuple[tuple[int, ...], ...], list[int]] = {}
+        for i, arrays in enumerate(named):
+            groups.setdefault(tuple(a.shape for a in arrays.values()), []).append(i)
+        out: list[np.ndarray] = [np.zeros(0)] * len(inputs)
+        for members in groups.values():
+            batch = {name: np.stack([named[i][name] for i in members]) for name in named[members[0]]}
+            lp = self.session.run(None, batch)[0]  # (T', B, V)
             for row, i in enumerate(members):
                 out[i] = np.asarray(lp[:, row])
         return out
 
-    def forward_chunk(self, features: np.ndarray, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
-        """One step of the chunk graph: ``(B, t, F)``, ``(h, c)`` → ``(t', B, V)``, ``(h', c')``."""
+    def forward_chunk(self, inputs: ModelInputs, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
+        """One step of the chunk graph: inputs ``(B, t, ...)``, ``(h, c)`` → ``(t', B, V)``, ``(h', c')``."""
         if self.chunk_session is None:
             raise RuntimeError(f"{self.path} was loaded without its chunk graph ({CHUNK_SUFFIX})")
-        return chunk_step(self.chunk_session, features, state)
+        return chunk_step(self.chunk_session, inputs, state)
 
 
 def _file_digest(path: Path) -> str:
@@ -205,28 +233,31 @@ WARMUP_REPEATS = 3
 
 
 def warmup(
-    backend: LogProbsBackend, feature_dim: int, lengths: tuple[int, ...] = WARMUP_LENGTHS,
+    backend: LogProbsBackend, model: ModelConfig | int, lengths: tuple[int, ...] = WARMUP_LENGTHS,
     repeats: int = WARMUP_REPEATS,
 ) -> dict[int, list[float]]:
     """Run dummy inferences so the first real request does not pay for lazy initialisation.
 
     Args:
-        backend: anything with ``log_probs(features (T, F)) -> (T', V)`` (a Recognizer, an ONNX backend).
-        feature_dim: ``F``, features per frame.
+        backend: anything with ``log_probs(ModelInputs) -> (T', V)`` (a Recognizer, an ONNX backend).
+        model: the model's config (dummy inputs of every stream it has: features, frames of the side
+            :func:`~cslr.model.inputs.frame_side` keeps, boxes), or just ``F``, pose features per frame,
+            for a pose-only model.
         lengths: sequence lengths ``T`` to run (kernels and allocators warm up per shape).
         repeats: runs per length.
 
     Returns:
         milliseconds of every run, per length (the first is usually the slow one).
     """
-    rng = np.random.default_rng(0)
+    cfg = model if isinstance(model, ModelConfig) else ModelConfig(input_dim=model)
+    side = frame_side(cfg) or cfg.rgb_size
     timings: dict[int, list[float]] = {}
     for frames in lengths:
-        features = rng.standard_normal((frames, feature_dim)).astype(np.float32)
+        inputs = random_inputs(cfg, frames, batch=None, image=(side, side))
         runs = []
         for _ in range(repeats):
             start = time.perf_counter()
-            backend.log_probs(features)
+            backend.log_probs(inputs)
             runs.append((time.perf_counter() - start) * 1000.0)
         timings[frames] = runs
     return timings

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cslr.data.vocab import Vocabulary
 from cslr.decode.ctc import BLANK_ID, greedy_decode
+from cslr.model.inputs import build_inputs, frames_for
 from cslr.model.network import CSLRModel
-from cslr.model.rgb_stream import roi_boxes
-from cslr.pose.keypoints import DEFAULT_FPS, Keypoints, preprocess
+from cslr.pose.keypoints import DEFAULT_FPS, Keypoints
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 TOP_CLASSES = 8  # glosses shown in the posterior panel (those with the highest peak posterior)
 FIGURE_SIZE = (10.0, 6.0)
 FIGURE_DPI = 110
-FRAME_SIDE_FACTOR = 2  # video frames are downscaled to this x rgb_size before the model (ROIs keep detail)
 
 
 @dataclass(frozen=True)
@@ -74,19 +72,11 @@ def explain(
     """
     model.eval()
     device = next(model.parameters()).device
-    if kp is not None and frames is not None and len(kp) != len(frames):  # decoders may differ by a frame
-        steps = min(len(kp), len(frames))
-        kp, frames = kp.slice(0, steps), frames[:steps]
-    features = _tensor(preprocess(kp), device) if kp is not None and model.pose is not None else None
-    video = _tensor(frames, device) if model.needs_frames and frames is not None else None
-    boxes = None
-    if model.cfg.rgb_rois:
-        if kp is None:
-            raise ValueError("this model crops hands/face located from keypoints: it needs keypoints too")
-        boxes = _tensor(roi_boxes(kp, tuple(model.cfg.rgb_rois)), device)
+    inputs = build_inputs(model.cfg, kp, frames)
+    features, video, boxes = (None if a is None else _tensor(a, device)
+                              for a in (inputs.features, inputs.frames, inputs.boxes))
     source = features if features is not None else video
-    if source is None:
-        raise ValueError(f"this model ({'+'.join(model.cfg.streams)}) got none of the inputs it needs")
+    assert source is not None  # build_inputs gives features and/or frames
     lengths = torch.tensor([source.shape[1]], device=device)
     out, gates = model.forward_with_gates(features, lengths, frames=video, boxes=boxes)
     posteriors = out.log_probs[:, 0].float().exp().cpu().numpy()
@@ -196,18 +186,8 @@ def _video_inputs(
 
         with HolisticExtractor() as extractor:
             kp = extractor.extract(iter(clip.frames), clip.fps)
-    frames = _downscale(clip.frames, FRAME_SIDE_FACTOR * model.cfg.rgb_size) if model.needs_frames else None
+    frames = frames_for(model.cfg, clip.frames)
     return kp, frames
-
-
-def _downscale(frames: np.ndarray, side: int) -> np.ndarray:
-    """uint8 ``(T, H, W, 3)`` -> uint8 ``(T, 3, h, w)`` with the longer side at most ``side``."""
-    video = torch.from_numpy(frames).permute(0, 3, 1, 2)
-    scale = side / max(video.shape[-2:])
-    if scale < 1:
-        size = (max(1, round(video.shape[-2] * scale)), max(1, round(video.shape[-1] * scale)))
-        video = F.interpolate(video.float(), size=size, mode="bilinear", antialias=True).round().clamp(0, 255)
-    return video.to(torch.uint8).numpy()
 
 
 def explain_path(

@@ -9,7 +9,7 @@ whose checkpoints load unchanged), ``("rgb",)``, or ``("pose", "rgb")`` fused by
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 import torch
 import torch.nn.functional as F
@@ -37,26 +37,41 @@ class ModelOutput(NamedTuple):
     loss: torch.Tensor | None
 
 
-def downsample(x: torch.Tensor, lengths: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+@overload
+def downsample(x: torch.Tensor, lengths: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def downsample(x: torch.Tensor, lengths: None, stride: int) -> tuple[torch.Tensor, None]: ...
+
+
+def downsample(
+    x: torch.Tensor, lengths: torch.Tensor | None, stride: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Mean over non-overlapping windows of ``stride`` valid frames.
 
     Args:
         x: ``(B, T, D)``; frames at or after ``lengths`` are ignored.
-        lengths: ``(B,)``.
+        lengths: ``(B,)``, or None when every row has the full length ``T`` (the unpadded path: tensor
+            ops only, so a trace for export keeps ``T`` dynamic).
         stride: window size.
 
     Returns:
-        ``(B, ceil(T / stride), D)`` and the new lengths ``ceil(lengths / stride)``.
+        ``(B, ceil(T / stride), D)`` and the new lengths ``ceil(lengths / stride)`` (None for None).
     """
     if stride == 1:
         return x, lengths
     b, t, d = x.shape
-    windows = -(-t // stride)
-    x = F.pad(x, (0, 0, 0, windows * stride - t))
-    mask = (torch.arange(windows * stride, device=x.device)[None] < lengths[:, None].to(x.device)).to(x.dtype)
-    total = (x * mask[..., None]).view(b, windows, stride, d).sum(2)
-    count = mask.view(b, windows, stride).sum(2, keepdim=True).clamp_min(1.0)
-    return total / count, torch.div(lengths + stride - 1, stride, rounding_mode="floor")
+    pad = (stride - t % stride) % stride
+    if lengths is None:
+        valid = torch.ones_like(x[..., :1])
+    else:
+        frame = torch.arange(t, device=x.device)[None, :, None]
+        valid = (frame < lengths.to(x.device)[:, None, None]).to(x.dtype)
+    total = F.pad(x * valid, (0, 0, 0, pad)).reshape(b, -1, stride, d).sum(2)
+    count = F.pad(valid, (0, 0, 0, pad)).reshape(b, -1, stride, 1).sum(2).clamp_min(1.0)
+    new_lengths = None if lengths is None else torch.div(lengths + stride - 1, stride, rounding_mode="floor")
+    return total / count, new_lengths
 
 
 class CSLRModel(nn.Module):

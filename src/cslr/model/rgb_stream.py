@@ -39,6 +39,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 PIXEL_MAX = 255.0
 RESNET_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
 S3D_DIM = 1024
+S3D_MIN_FRAMES = 5  # S3D's temporal pooling leaves nothing of a shorter clip (PyTorch raises)
 TINY_CHANNELS = (8, 16, 32)
 HEAD_PREFIXES = ("fc.", "classifier.")  # classification heads dropped from pretrained weights
 ROI_SAMPLING = 2  # roi_align samples per output pixel and axis
@@ -144,7 +145,8 @@ class RGBStream(nn.Module):
 
         Args:
             frames: ``(B, T, 3, H, W)`` uint8 or float in [0, 1].
-            lengths: ``(B,)`` valid frames (per-frame backbones skip the padding); None: all valid.
+            lengths: ``(B,)`` valid frames (per-frame backbones skip the padding); None: all valid (the
+                unpadded path, plain tensor ops only, which the exported graphs trace with dynamic shapes).
             boxes: ``(B, T, R, 4)`` crops ``(x0, y0, x1, y1)`` in normalised image coordinates, one per
                 ``rgb_rois`` name (:func:`roi_boxes`); rows with ``x1 <= x0`` are "not found".
 
@@ -167,13 +169,16 @@ class RGBStream(nn.Module):
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
         return (images - self.mean) / self.std
 
-    def _encode(self, images: torch.Tensor, valid: torch.Tensor, b: int, t: int) -> torch.Tensor:
-        """Backbone features ``(B, T, width)`` of normalised images ``(B*T, 3, h, w)``."""
+    def _encode(self, images: torch.Tensor, valid: torch.Tensor | None, b: int, t: int) -> torch.Tensor:
+        """Backbone features ``(B, T, width)`` of normalised images ``(B*T, 3, h, w)``; ``valid`` ``(B, T)``
+        or None (every frame valid)."""
         if self.clip_backbone:
             clip = images.view(b, t, *images.shape[1:]).transpose(1, 2)  # (B, 3, T, h, w)
             features = cast(nn.Module, self.backbone.features)
             feats = features(clip).mean(dim=(3, 4))  # (B, width, T / 8)
             return F.interpolate(feats, size=t, mode="linear", align_corners=False).transpose(1, 2)
+        if valid is None:
+            return self.backbone(images).view(b, t, -1)
         flat_valid = valid.flatten()
         feats = self.backbone(images[flat_valid])
         out = feats.new_zeros(b * t, feats.shape[-1])
@@ -181,7 +186,7 @@ class RGBStream(nn.Module):
         return out.view(b, t, -1)
 
     def _roi_features(
-        self, images: torch.Tensor, valid: torch.Tensor, boxes: torch.Tensor | None
+        self, images: torch.Tensor, valid: torch.Tensor | None, boxes: torch.Tensor | None
     ) -> list[torch.Tensor]:
         """Backbone features ``(B, T, width)`` of each ROI crop, zero where the region was not found."""
         b, t, _, h, w = images.shape
@@ -191,7 +196,8 @@ class RGBStream(nn.Module):
                 f"rgb_rois {self.rois} need boxes of shape {(b, t, len(self.rois), 4)}, got {got}"
             )
         flat = images.flatten(0, 1)
-        scale = torch.tensor([w, h, w, h], dtype=flat.dtype, device=flat.device)
+        side = [torch.as_tensor(w), torch.as_tensor(h)]  # not torch.tensor([...]): a trace would freeze it
+        scale = torch.stack(side * 2).to(flat)
         index = torch.arange(b * t, dtype=flat.dtype, device=flat.device)[:, None]
         out = []
         for r in range(len(self.rois)):
@@ -204,10 +210,10 @@ class RGBStream(nn.Module):
         return out
 
 
-def _valid_mask(b: int, t: int, lengths: torch.Tensor | None, device: torch.device) -> torch.Tensor:
-    """``(B, T)`` bool: frame positions before each length."""
+def _valid_mask(b: int, t: int, lengths: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    """``(B, T)`` bool: frame positions before each length; None without lengths (every frame valid)."""
     if lengths is None:
-        return torch.ones(b, t, dtype=torch.bool, device=device)
+        return None
     return torch.arange(t, device=device)[None] < lengths.to(device)[:, None]
 
 

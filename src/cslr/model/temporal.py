@@ -1,6 +1,8 @@
 """Temporal encoders: a bidirectional LSTM or a Transformer for offline use, a causal LSTM for live streaming.
 
-Both map ``(B, T, D)`` features and ``(B,)`` lengths to ``(B, T, output_dim)``. The causal encoder also has
+Both map ``(B, T, D)`` features and ``(B,)`` lengths to ``(B, T, output_dim)``; lengths None means every row
+has the full length ``T`` (the unpadded path: plain tensor ops only, so the exported graphs trace it with
+a dynamic time axis). The causal encoder also has
 ``forward_chunk(x, state) -> (y, new_state)`` with the state an explicit tuple of tensors ``(h, c)``; feeding
 a sequence chunk by chunk gives the same output as feeding it whole, so a live connection never re-runs
 the past.
@@ -18,11 +20,11 @@ LSTMState = tuple[torch.Tensor, torch.Tensor]  # h, c: each (num_layers, B, hidd
 
 
 class TemporalEncoder(nn.Module):
-    """Base of the temporal encoders: ``forward(x (B, T, D), lengths (B,)) -> (B, T, output_dim)``."""
+    """Base of the temporal encoders: ``forward(x (B, T, D), lengths (B,) | None) -> (B, T, output_dim)``."""
 
     output_dim: int
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -41,8 +43,11 @@ class BiLSTMEncoder(TemporalEncoder):
         )
         self.output_dim = 2 * hidden
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``(B, T, D)``, lengths ``(B,)`` -> ``(B, T, 2 * hidden)`` (zeros after each length)."""
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """``(B, T, D)``, lengths ``(B,)`` -> ``(B, T, 2 * hidden)`` (zeros after each length); lengths None:
+        unpadded rows, run without packing."""
+        if lengths is None:
+            return self.lstm(x)[0]
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
@@ -59,8 +64,8 @@ class CausalLSTMEncoder(TemporalEncoder):
         )
         self.output_dim = hidden
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``(B, T, D)``, lengths ``(B,)`` -> ``(B, T, hidden)``; outputs after a length are padding."""
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """``(B, T, D)``, lengths ``(B,)`` or None -> ``(B, T, hidden)``; outputs after a length: padding."""
         del lengths  # causal: padding at the end cannot affect earlier frames
         out, _ = self.lstm(x)
         return out
@@ -90,13 +95,12 @@ POSITION_BASE = 10000.0  # sinusoidal position encoding wavelength base
 
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``(length, dim)`` sine/cosine position encodings; an odd ``dim`` drops the last cosine."""
+    """``(length, dim)`` sine/cosine position encodings (even columns sine, odd cosine); an odd ``dim`` drops
+    the last cosine. Built without in-place writes so a trace keeps ``length`` dynamic."""
     pos = torch.arange(length, dtype=torch.float32, device=device)[:, None]
     freq = torch.exp(torch.arange(0, dim, 2, device=device) * (-math.log(POSITION_BASE) / dim))
-    out = torch.zeros(length, dim, device=device)
-    out[:, 0::2] = torch.sin(pos * freq)
-    out[:, 1::2] = torch.cos(pos * freq)[:, : dim // 2]
-    return out
+    angles = pos * freq  # (length, ceil(dim / 2))
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)[:, :dim]
 
 
 class TransformerEncoder(TemporalEncoder):
@@ -122,11 +126,14 @@ class TransformerEncoder(TemporalEncoder):
         )
         self.output_dim = hidden
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``(B, T, D)``, lengths ``(B,)`` -> ``(B, T, hidden)`` (zeros after each length)."""
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """``(B, T, D)``, lengths ``(B,)`` -> ``(B, T, hidden)`` (zeros after each length); lengths None:
+        unpadded rows, no mask."""
         t = x.shape[1]
-        pad = torch.arange(t, device=x.device)[None] >= lengths.to(x.device)[:, None]  # (B, T)
         h = self.proj(x) + sinusoidal_positions(t, self.output_dim, x.device).to(x.dtype)
+        if lengths is None:
+            return self.encoder(h)
+        pad = torch.arange(t, device=x.device)[None] >= lengths.to(x.device)[:, None]  # (B, T)
         out = self.encoder(h, src_key_padding_mask=pad)
         return out.masked_fill(pad[..., None], 0.0)
 

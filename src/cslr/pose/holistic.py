@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from multiprocessing import get_context
@@ -150,6 +150,7 @@ def extract_video(
     *,
     allow_truncated: bool = True,
     pool: PosePool | None = None,
+    frame_sink: Callable[[np.ndarray], None] | None = None,
 ) -> Keypoints:
     """Decode a video (path, bytes or frame folder) and extract keypoints, using several processes.
 
@@ -168,6 +169,8 @@ def extract_video(
         allow_truncated: keep the frames before the damage of a truncated video; ``False`` refuses it.
         pool: a running :class:`PosePool` to reuse (a server keeps one, so no request pays for starting
             processes); without one a pool of ``workers`` processes lives for this call only.
+        frame_sink: called with every decoded frame ``(H, W, 3)`` in order, in this process (e.g. to
+            keep the frames an RGB model needs without decoding the video twice).
 
     Returns:
         :class:`Keypoints` ``(T, 75, 3)`` at ``fps / (frame_skip + 1)``.
@@ -182,6 +185,8 @@ def extract_video(
     frames = iter_video(
         source, fps, frame_skip, motion_threshold, max_seconds, max_side, allow_truncated=allow_truncated
     )
+    if frame_sink is not None:
+        frames = _tee(frames, frame_sink)
     if workers == 1:
         with HolisticExtractor() as extractor:
             return extractor.extract(frames, out_fps)
@@ -265,6 +270,13 @@ def _extract_parallel(frames: Iterator[np.ndarray], pool: PosePool, segment: int
             parts.append(Keypoints(*pending.popleft().result()))
     parts.extend(Keypoints(*future.result()) for future in pending)
     return parts
+
+
+def _tee(frames: Iterator[np.ndarray], sink: Callable[[np.ndarray], None]) -> Iterator[np.ndarray]:
+    """``frames``, each handed to ``sink`` as it passes."""
+    for frame in frames:
+        sink(frame)
+        yield frame
 
 
 def _batched(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:

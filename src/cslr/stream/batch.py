@@ -2,10 +2,10 @@
 
 :func:`run_streams` is the whole model side of live recognition; the server's worker thread and
 :meth:`cslr.inference.InferenceService.process_frame_stream` both call it. Chunk-mode streams are stacked
-``(B, t, 300)`` with their LSTM states concatenated along the batch axis and run through the
-recognizer's ``forward_chunk``; window-mode streams go through its ``log_probs_batch`` (padded to
-``(B, T, 300)`` for PyTorch). Either runs on the recognizer's backend: PyTorch, or ONNX Runtime with
-``BACKEND=onnx``.
+``(B, t, ...)`` (features, and frames for an RGB model) with their LSTM states concatenated along the
+batch axis and run through the recognizer's ``forward_chunk``; window-mode streams go through its
+``log_probs_batch`` (padded to ``(B, T, ...)`` for PyTorch). Either runs on the recognizer's backend:
+PyTorch, or ONNX Runtime with ``BACKEND=onnx``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 from cslr.export.runtime import ChunkState
+from cslr.model.inputs import ModelInputs
 from cslr.stream.recognizer import Recognizer
 from cslr.stream.session import Stream, StreamResult
 
@@ -36,7 +37,7 @@ def run_streams(recognizer: Recognizer, streams: list[Stream]) -> dict[Stream, l
 
 def _run_chunks(recognizer: Recognizer, streams: list[Stream]) -> dict[Stream, list[StreamResult]]:
     """``forward_chunk`` over streams grouped by chunk length (equal lengths share one call)."""
-    groups: dict[int, list[tuple[Stream, np.ndarray]]] = defaultdict(list)
+    groups: dict[int, list[tuple[Stream, ModelInputs]]] = defaultdict(list)
     for stream in streams:
         rows = stream.next_chunk()
         groups[len(rows)].append((stream, rows))
@@ -57,13 +58,13 @@ def _run_chunks(recognizer: Recognizer, streams: list[Stream]) -> dict[Stream, l
 
 
 def forward_chunks(
-    recognizer: Recognizer, chunks: list[np.ndarray], states: list[ChunkState | None]
+    recognizer: Recognizer, chunks: list[ModelInputs], states: list[ChunkState | None]
 ) -> tuple[list[np.ndarray], list[ChunkState]]:
     """One :meth:`Recognizer.forward_chunk` call (PyTorch or ONNX Runtime) for ``B`` streams.
 
     Args:
         recognizer: holds the causal model (and the runtime, where one is configured).
-        chunks: ``B`` feature arrays of equal shape ``(t, 300)``.
+        chunks: ``B`` streams' inputs of equal length ``t``.
         states: each stream's ``(h, c)``, each ``(layers, 1, hidden)``, or None for a new stream.
 
     Returns:
@@ -72,7 +73,7 @@ def forward_chunks(
     fresh = recognizer.chunk_state(1)
     full = [s if s is not None else fresh for s in states]
     state = (np.concatenate([s[0] for s in full], axis=1), np.concatenate([s[1] for s in full], axis=1))
-    log_probs, (h, c) = recognizer.forward_chunk(np.stack(chunks), state)
+    log_probs, (h, c) = recognizer.forward_chunk(ModelInputs.stack(chunks)[0], state)
     return ([log_probs[:, i] for i in range(len(chunks))],
             [(h[:, i : i + 1].copy(), c[:, i : i + 1].copy()) for i in range(len(chunks))])
 

@@ -1,4 +1,5 @@
-"""Camera frames in, captions out, synchronously: a :class:`Stream` with its own pose extractor.
+"""Camera frames in, captions out, synchronously: a :class:`Stream` with its own pose extractor (and, for
+a model with an RGB stream, the frames themselves).
 
 This is the Python API's live path (:meth:`cslr.inference.InferenceService.process_frame_stream`);
 the server uses the same :class:`Stream` and :func:`run_streams`, with the model work batched across
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cslr.model.inputs import frames_for
 from cslr.pose.holistic import HolisticExtractor
 from cslr.stream.batch import run_streams
 from cslr.stream.recognizer import Recognizer
@@ -37,7 +39,7 @@ class FrameStream:
         if self._extractor is None:
             self._extractor = HolisticExtractor()
         xyz, conf = self._extractor.process(image)
-        self.stream.accept(xyz[None], conf[None])
+        self.stream.accept(xyz[None], conf[None], frames_for(self.recognizer.model.cfg, image[None]))
         return self._run()
 
     def finish(self) -> list[StreamResult]:

@@ -1,4 +1,4 @@
-"""The shared, stateless recognizer: keypoints in, glosses with timings and an English sentence out.
+"""The shared, stateless recognizer: keypoints (and frames) in, glosses with timings and English out.
 
 One :class:`Recognizer` serves every caller (files, the REST API, all live connections); it holds the
 model and decoding options but no per-caller state.
@@ -6,6 +6,7 @@ model and decoding options but no per-caller state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ from cslr.export.graphs import initial_state
 from cslr.export.runtime import ChunkState, LogProbsBackend  # issue 7 (export)
 from cslr.language.grammar import Lang, glosses_to_english
 from cslr.model.checkpoint import default_checkpoint_path, load_checkpoint
+from cslr.model.inputs import ModelInputs, as_inputs, build_inputs
 from cslr.model.network import CSLRModel
 from cslr.monitoring import stage_timer
-from cslr.pose.keypoints import Keypoints, preprocess
+from cslr.pose.keypoints import Keypoints
 
 
 @dataclass(frozen=True)
@@ -109,33 +111,48 @@ class Recognizer:
         # --- end issue 7 (export) ---
         return cls(model, vocab, **options)
 
-    def log_probs(self, features: np.ndarray) -> np.ndarray:
-        """Per-step log-posteriors ``(T', V)`` for one sequence of features ``(T, F)``."""
-        return self.log_probs_batch([features])[0]
+    @property
+    def needs_frames(self) -> bool:
+        """Whether the model reads video frames (an RGB stream): keypoints alone are not enough."""
+        return self.model.needs_frames
+
+    def inputs_for(self, kp: Keypoints | None, frames: np.ndarray | None = None) -> ModelInputs:
+        """The model's inputs for one sequence: raw keypoints and/or frames from
+        :func:`~cslr.model.inputs.model_frames` (see :func:`~cslr.model.inputs.build_inputs`)."""
+        return build_inputs(self.model.cfg, kp, frames)
+
+    def log_probs(self, inputs: ModelInputs | np.ndarray) -> np.ndarray:
+        """Per-step log-posteriors ``(T', V)`` for one sequence (or pose features ``(T, F)`` alone)."""
+        return self.log_probs_batch([inputs])[0]
 
     @torch.inference_mode()
-    def log_probs_batch(self, features: list[np.ndarray]) -> list[np.ndarray]:
-        """Per sequence log-probs ``(T'_i, V)`` for features ``(T_i, F)`` in one batched call (empty ones
-        give ``(0, V)``): the runtime's, or one padded PyTorch forward."""
-        out: list[np.ndarray] = [np.zeros((0, len(self.vocab)), np.float32)] * len(features)
-        live = [i for i, f in enumerate(features) if len(f)]
+    def log_probs_batch(self, inputs: Sequence[ModelInputs | np.ndarray]) -> list[np.ndarray]:
+        """Per sequence log-probs ``(T'_i, V)`` in one batched call (empty ones give ``(0, V)``): the
+        runtime's, or one padded PyTorch forward. Each item is :class:`ModelInputs` or, for a pose-only
+        model, its features ``(T_i, F)``."""
+        items = [as_inputs(x) for x in inputs]
+        out: list[np.ndarray] = [np.zeros((0, len(self.vocab)), np.float32)] * len(items)
+        live = [i for i, x in enumerate(items) if len(x)]
         if not live:
             return out
         if self.runtime is not None:  # issue 7 (export)
-            for i, lp in zip(live, self.runtime.log_probs_batch([features[i] for i in live]), strict=True):
+            for i, lp in zip(live, self.runtime.log_probs_batch([items[i] for i in live]), strict=True):
                 out[i] = lp
             return out
-        longest = max(len(features[i]) for i in live)
-        x = np.zeros((len(live), longest, features[live[0]].shape[1]), np.float32)
-        for row, i in enumerate(live):
-            x[row, : len(features[i])] = features[i]
-        lengths = torch.tensor([len(features[i]) for i in live], device=self.device)
+        batch, lengths = ModelInputs.stack([items[i] for i in live])
+        tensors = self._tensors(batch)
         with torch.autocast(self.device.type, enabled=self.use_amp):
-            result = self.model(torch.from_numpy(x).to(self.device), lengths)
+            result = self.model(tensors.pop("features", None), torch.from_numpy(lengths).to(self.device),
+                                **tensors)
         lp = result.log_probs.float().cpu().numpy()
         for row, i in enumerate(live):
             out[i] = lp[: int(result.out_lengths[row]), row]
         return out
+
+    def _tensors(self, inputs: ModelInputs) -> dict[str, torch.Tensor]:
+        """Every present input as a tensor on the model's device."""
+        return {name: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+                for name, a in inputs.arrays().items()}
 
     def chunk_state(self, batch: int = 1) -> ChunkState:
         """The state of ``batch`` new streams for :meth:`forward_chunk` (zeros)."""
@@ -143,15 +160,20 @@ class Recognizer:
         return h.numpy(), c.numpy()
 
     @torch.inference_mode()
-    def forward_chunk(self, features: np.ndarray, state: ChunkState) -> tuple[np.ndarray, ChunkState]:
-        """One streaming step of ``B`` streams (causal model): features ``(B, t, F)`` and state ``(h, c)``
-        (each ``(layers, B, hidden)``) → log-probs ``(t', B, V)`` and the new state, all numpy; run by the
-        runtime's chunk graph, or by ``model.forward_chunk``."""
+    def forward_chunk(
+        self, inputs: ModelInputs | np.ndarray, state: ChunkState
+    ) -> tuple[np.ndarray, ChunkState]:
+        """One streaming step of ``B`` streams (causal model): inputs batched ``(B, t, ...)`` (or pose
+        features ``(B, t, F)``) and state ``(h, c)`` (each ``(layers, B, hidden)``) → log-probs
+        ``(t', B, V)`` and the new state, all numpy; run by the runtime's chunk graph, or by
+        ``model.forward_chunk``."""
+        chunk = as_inputs(inputs)
         if self.runtime is not None:  # issue 7 (export)
-            return self.runtime.forward_chunk(features, state)
+            return self.runtime.forward_chunk(chunk, state)
         h, c = (torch.from_numpy(np.ascontiguousarray(s)).to(self.device) for s in state)
+        tensors = self._tensors(chunk)
         with torch.autocast(self.device.type, enabled=self.use_amp):
-            log_probs, (h, c) = self.model.forward_chunk(torch.from_numpy(features).to(self.device), (h, c))
+            log_probs, (h, c) = self.model.forward_chunk(tensors.pop("features", None), (h, c), **tensors)
         return log_probs.float().cpu().numpy(), (h.float().cpu().numpy(), c.float().cpu().numpy())
 
     def decode(self, log_probs: np.ndarray) -> Hypothesis:
@@ -160,17 +182,23 @@ class Recognizer:
             return greedy_decode(log_probs)
         return beam_search(log_probs, beam_width=self.beam_width)[0]
 
-    def recognize(self, kp: Keypoints, timings: dict[str, float] | None = None) -> RecognitionResult:
-        """Recognise a whole sequence; ``timings`` (ms per stage) is filled in and returned with it."""
+    def recognize(
+        self, kp: Keypoints, timings: dict[str, float] | None = None, frames: np.ndarray | None = None
+    ) -> RecognitionResult:
+        """Recognise a whole sequence of raw keypoints (and its frames ``(T, 3, S, S)`` from
+        :func:`~cslr.model.inputs.model_frames`, for a model with an RGB stream); ``timings`` (ms per
+        stage) is filled in and returned with it."""
         timings = {} if timings is None else timings
         if len(kp) == 0:
             raise ValueError("no frames to recognise")
+        inputs = self.inputs_for(kp, frames)
         with stage_timer(timings, "model"):
-            log_probs = self.log_probs(preprocess(kp))
+            log_probs = self.log_probs(inputs)
         with stage_timer(timings, "ctc"):
             hyp = self.decode(log_probs)
+        steps = len(inputs)
         return self.result(
-            hyp, len(kp), kp.fps, seconds_per_step=len(kp) / kp.fps / max(len(log_probs), 1), timings=timings
+            hyp, steps, kp.fps, seconds_per_step=steps / kp.fps / max(len(log_probs), 1), timings=timings
         )
 
     def result(

@@ -32,7 +32,9 @@ from cslr.export.runtime import ChunkState
 from cslr.language import captions
 from cslr.language.captions import CaptionState, TimedGloss
 from cslr.language.grammar import RULES, Lang
-from cslr.pose.keypoints import FEATURE_DIM, NUM_POINTS, Keypoints, preprocess
+from cslr.model.inputs import ModelInputs, frame_side
+from cslr.model.rgb_stream import roi_boxes
+from cslr.pose.keypoints import FEATURE_DIM, NUM_POINTS, Keypoints
 from cslr.stream.features import DEFAULT_LOOKAHEAD, FeatureStream
 from cslr.stream.recognizer import Recognizer, Segment
 
@@ -159,29 +161,46 @@ class Stream:
             # window mode: frames from input index _window_start on; the next window ends at _window_due
             self._window_xyz = np.zeros((0, NUM_POINTS, 3), np.float32)
             self._window_conf = np.zeros((0, NUM_POINTS), np.float32)
+            self._window_frames: list[np.ndarray] = []  # RGB models: one (3, S, S) per window frame
+            self._pending_frames: list[tuple[np.ndarray, np.ndarray | None]] = []  # chunk mode: frame, boxes
             self._window_start = 0
             self._window_due = cfg.clip_length
             self._current_window = (0, 0)
 
-    def accept(self, xyz: np.ndarray, conf: np.ndarray) -> int:
-        """Append keypoint frames ``xyz (n, 75, 3)``, ``conf (n, 75)``.
+    def accept(self, xyz: np.ndarray, conf: np.ndarray, frames: np.ndarray | None = None) -> int:
+        """Append keypoint frames ``xyz (n, 75, 3)``, ``conf (n, 75)`` and, for a model with an RGB
+        stream, their video frames ``(n, 3, S, S)`` uint8 (:func:`~cslr.model.inputs.model_frames`).
 
         Returns how many frames had to be dropped to stay within ``max_pending_frames`` (the oldest
         waiting ones; in window mode whole strides are skipped). Also added to :attr:`dropped`.
+
+        Raises:
+            ValueError: the model reads frames and none came, or they do not match the keypoints.
         """
         kp = Keypoints(np.asarray(xyz, np.float32).reshape(-1, NUM_POINTS, 3),
                        np.asarray(conf, np.float32).reshape(-1, NUM_POINTS), self.config.fps)
+        if self.recognizer.needs_frames:
+            if frames is None:
+                raise ValueError("this model reads video frames: send camera frames, not keypoints alone")
+            if len(frames) != len(kp):
+                raise ValueError(f"{len(frames)} frames for {len(kp)} keypoint frames")
         with self._lock:
             self.received += len(kp)
             if self.config.mode == "window":
-                return self._accept_window(kp)
+                return self._accept_window(kp, frames)
+            if self.recognizer.needs_frames and frames is not None:
+                rois = tuple(self.recognizer.model.cfg.rgb_rois)
+                boxes = roi_boxes(kp, rois) if rois else [None] * len(kp)
+                self._pending_frames.extend(zip(frames, boxes, strict=True))
             self.features.push(kp.xyz, kp.conf)
             return self._drop_excess(self.features.pending() - self.config.max_pending_frames)
 
-    def _accept_window(self, kp: Keypoints) -> int:
+    def _accept_window(self, kp: Keypoints, frames: np.ndarray | None) -> int:
         cfg = self.config
         self._window_xyz = np.concatenate([self._window_xyz, kp.xyz])
         self._window_conf = np.concatenate([self._window_conf, kp.conf])
+        if self.recognizer.needs_frames and frames is not None:
+            self._window_frames.extend(frames)
         lag = self.received - self._window_due - cfg.max_pending_frames
         skipped = 0
         if lag > 0:  # behind: skip whole strides of windows
@@ -196,6 +215,7 @@ class Stream:
         cut = self._window_due - self.config.clip_length - self._window_start
         if cut > 0:
             self._window_xyz, self._window_conf = self._window_xyz[cut:], self._window_conf[cut:]
+            del self._window_frames[:cut]
             self._window_start += cut
 
     def _drop_excess(self, excess: int) -> int:
@@ -203,6 +223,7 @@ class Stream:
             return 0
         at = self.features.emitted
         dropped = self.features.drop_oldest(excess)
+        del self._pending_frames[:dropped]
         self.dropped += dropped
         self._drops.append((at, self.dropped))
         return dropped
@@ -226,9 +247,9 @@ class Stream:
 
     # ---------------------------------------------------------------- model side (worker thread)
 
-    def next_chunk(self) -> np.ndarray:
-        """Chunk mode: features ``(t, 300)`` of every whole chunk waiting (``t`` may be 0); when finishing,
-        of everything pending (then ``t`` need not be a multiple of the stride)."""
+    def next_chunk(self) -> ModelInputs:
+        """Chunk mode: the inputs ``(t, ...)`` of every whole chunk waiting (``t`` may be 0); when
+        finishing, of everything pending (then ``t`` need not be a multiple of the stride)."""
         with self._lock:
             # after finish(), whole chunks still go first; the flush takes the rest (and the look-ahead)
             self._flushing = self._finishing and self.features.available() < self._chunk_size()
@@ -237,12 +258,29 @@ class Stream:
                 available -= available % self._chunk_size()
             start = time.perf_counter()
             rows = self.features.pop(available)
+            taken, self._pending_frames = self._pending_frames[:available], self._pending_frames[available:]
             self._timings["features"] = (time.perf_counter() - start) * 1000.0
             self._seen = self.received - 1
-            return rows
+            return self._chunk_inputs(rows, taken)
 
-    def next_window(self) -> np.ndarray:
-        """Window mode: features of the window due now, ``(t <= clip_length, 300)``."""
+    def _chunk_inputs(
+        self, rows: np.ndarray, taken: list[tuple[np.ndarray, np.ndarray | None]]
+    ) -> ModelInputs:
+        """The model's inputs for a chunk: pose features ``rows``, and frames (and boxes) ``taken``."""
+        cfg = self.recognizer.model.cfg
+        features = rows if "pose" in cfg.streams else None
+        if not self.recognizer.needs_frames:
+            return ModelInputs(features=features)
+        side = frame_side(cfg) or cfg.rgb_size
+        frames = np.stack([f for f, _ in taken]) if taken else np.zeros((0, 3, side, side), np.uint8)
+        boxes = None
+        if cfg.rgb_rois:
+            boxes = (np.stack([b for _, b in taken]) if taken  # type: ignore[misc]
+                     else np.zeros((0, len(cfg.rgb_rois), 4), np.float32))
+        return ModelInputs(features=features, frames=frames, boxes=boxes)
+
+    def next_window(self) -> ModelInputs:
+        """Window mode: the inputs of the window due now, ``(t <= clip_length, ...)``."""
         with self._lock:
             self._flushing = self._finishing and self.received < self._window_due  # due windows first
             end = self.received if self._flushing else self._window_due
@@ -250,12 +288,14 @@ class Stream:
             self._current_window = (begin, end)
             self._seen = end - 1
             if end <= begin:
-                return np.zeros((0, FEATURE_DIM), np.float32)
+                return self._chunk_inputs(np.zeros((0, FEATURE_DIM), np.float32), [])
             lo, hi = begin - self._window_start, end - self._window_start
             start = time.perf_counter()
-            rows = preprocess(Keypoints(self._window_xyz[lo:hi], self._window_conf[lo:hi], self.config.fps))
+            kp = Keypoints(self._window_xyz[lo:hi], self._window_conf[lo:hi], self.config.fps)
+            frames = np.stack(self._window_frames[lo:hi]) if self.recognizer.needs_frames else None
+            inputs = self.recognizer.inputs_for(kp, frames)
             self._timings["features"] = (time.perf_counter() - start) * 1000.0
-            return rows
+            return inputs
 
     def push_chunk(
         self, log_probs: np.ndarray, state: ChunkState | None, model_ms: float

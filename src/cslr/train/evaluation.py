@@ -24,11 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from cslr.config import load_config
+from cslr.config import ModelConfig, load_config
 from cslr.data.corpora import load_corpus, normalize_split
 from cslr.data.datasets import Sentence, build_training_data, load_item_keypoints
+from cslr.data.frames import load_corpus_videos
+from cslr.data.rgb import VideoSentence
 from cslr.data.vocab import clean_glosses
 from cslr.model.checkpoint import load_checkpoint
+from cslr.model.inputs import frame_side
 from cslr.train.metrics import WERResult, word_error_rate
 from cslr.train.trainer import greedy_glosses, model_dataset, model_inputs
 
@@ -194,19 +197,31 @@ class ModelScore:
 
 
 def dataset_sentences(
-    dataset: str | Path, split: str = "test", fmt: str = "auto", cache_dir: str | Path | None = None
-) -> list[Sentence]:
-    """Sentences of one split: a YAML recipe's data section (stitched splits as in training; video
-    sentences with frames for a ``synth-video`` recipe), or a manifest / corpus folder (keypoints from
-    the files or the ``cslr extract`` cache)."""
+    dataset: str | Path,
+    split: str = "test",
+    fmt: str = "auto",
+    cache_dir: str | Path | None = None,
+    model: ModelConfig | None = None,
+) -> list[Any]:
+    """Sentences of one split: a YAML recipe's data section (stitched splits as in training), or a
+    manifest / corpus folder (keypoints from the files or the ``cslr extract`` cache).
+
+    For a model with an RGB stream (``model``, else the recipe's own) the sentences are
+    :class:`~cslr.data.rgb.VideoSentence` s: rendered frames for ``synth-video``, the ``cslr extract
+    --frames`` cache of a corpus (issue 4). A manifest / corpus folder gives keypoints only unless
+    ``model`` is given."""
     path = Path(dataset)
     if path.suffix.lower() in (".yaml", ".yml"):
-        data = build_training_data(load_config(path).data)
+        cfg = load_config(path)
+        data = build_training_data(cfg.data, frame_side(model or cfg.model))
         return {"train": data.train, "dev": data.dev, "test": data.test}[normalize_split(split)]
     items = [i for i in load_corpus(fmt, path) if i.split == normalize_split(split)]
     if not items:
         raise ValueError(f"{dataset}: no items in split {split!r}")
     cache = Path(cache_dir) if cache_dir else (path.parent if path.is_file() else path) / "keypoints"
+    side = frame_side(model) if model is not None else None
+    if side:
+        return load_corpus_videos(items, cache, side, dataset)
     return [Sentence(load_item_keypoints(i, cache), i.glosses) for i in items]
 
 
@@ -218,6 +233,11 @@ def evaluate_checkpoint(
     count as errors). Keypoint :class:`Sentence` s, or :class:`cslr.data.rgb.VideoSentence` s (a
     ``synth-video`` recipe) whose frames go to RGB / fused models, batched as in training."""
     model, cfg, vocab, _extra = load_checkpoint(checkpoint, map_location=device)
+    if model.needs_frames and sentences and not isinstance(sentences[0], VideoSentence):
+        raise ValueError(
+            f"{checkpoint} has an RGB stream and needs video frames: score it on its recipe "
+            "(`cslr eval CHECKPOINT RECIPE.yaml`), whose data section names the corpus and its frame cache"
+        )
     refs = [list(s.glosses) for s in sentences]
     # targets are not used for decoding: drop unknown glosses so that they can be encoded
     known = [dataclasses.replace(s, glosses=tuple(g for g in s.glosses if g in vocab)) for s in sentences]

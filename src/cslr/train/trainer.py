@@ -55,6 +55,7 @@ from cslr.data.rgb import VideoBatch, VideoSentence, VideoSequenceDataset, colla
 from cslr.data.vocab import Vocabulary
 from cslr.decode.ctc import greedy_decode
 from cslr.model.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from cslr.model.inputs import frame_side  # issue 4: frame cache of real corpora
 from cslr.model.network import CSLRModel
 from cslr.train.checkpoints import CheckpointManager, capture_rng, restore_rng
 from cslr.train.metrics import WERResult, word_error_rate
@@ -381,9 +382,11 @@ class Trainer:
         if self.cfg.train.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        scale = self.scaler.get_scale()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.scheduler.step()
+        if self.scaler.get_scale() >= scale:  # fp16 lowers the scale when it skips a step (inf gradients)
+            self.scheduler.step()  # so the schedule follows the optimizer steps really taken
         self.state.step += 1
         loss = out.loss.detach()
         if self.dist.world > 1:
@@ -576,7 +579,8 @@ def model_dataset(
     sentences: Sequence[Any], vocab: Vocabulary, cfg: ExperimentConfig | None, augment: Augment | None = None
 ) -> tuple[Any, Any]:
     """Dataset and collate function for ``sentences``: keypoint :class:`Sentence` s, or
-    :class:`VideoSentence` s (frames too; the keypoint augmentation does not apply to them)."""
+    :class:`VideoSentence` s (frames too, rendered or memory-mapped from a corpus's frame cache; the
+    keypoint augmentation does not apply to them)."""
     if sentences and isinstance(sentences[0], VideoSentence):
         rois = cfg.model.rgb_rois if cfg is not None else ()
         return VideoSequenceDataset(sentences, vocab, rois), collate_video
@@ -614,7 +618,7 @@ def train_experiment(
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     seed_everything(cfg.train.seed)
-    data = build_training_data(cfg.data)
+    data = build_training_data(cfg.data, frame_side(cfg.model))  # issue 4: frames for an RGB stream
     vocab = Vocabulary.build(s.glosses for s in (*data.train, *data.dev, *data.test))  # closed vocabulary
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, vocab_size=len(vocab)))
     if dist_info.is_main:

@@ -27,6 +27,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from cslr.inference import InferenceService
+from cslr.model.inputs import frame_side, model_frames
 from cslr.pose.holistic import HolisticExtractor
 from cslr.pose.keypoints import NUM_POINTS
 from cslr.serve.settings import Settings
@@ -188,6 +189,9 @@ class Connection:
         self.stream = Stream(hub.service.recognizer, stream_config(self.settings, hub.service, {}))
         self.arrivals: dict[int, tuple[int | None, float]] = {}
         self.extractor: HolisticExtractor | None = None
+        recognizer = hub.service.recognizer
+        self.frame_side = frame_side(recognizer.model.cfg)
+        self.last_frame: np.ndarray | None = None  # RGB models: stands in for a skipped or bad frame
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -212,6 +216,7 @@ class Connection:
             window_stride=cfg.window_stride,
             endpoint_ms=round(cfg.endpoint_frames / cfg.fps * MS_PER_S), sign_language=cfg.sign_language,
             send_pose=self.send_pose, streamable=self.hub.service.recognizer.model.streamable,
+            inputs=["frames"] if self.frame_side is not None else ["frames", "keypoints"],
             vocabulary=list(self.hub.service.recognizer.vocab.glosses),
             limits={"max_message_bytes": int(s.stream_max_message_kb * KILOBYTE),
                     "max_fps": s.stream_max_fps,
@@ -251,6 +256,11 @@ class Connection:
         elif isinstance(msg, FrameMsg):
             if self.admit(1):
                 self.queue_image(Item("image", msg.seq, now, data=msg.data))
+        elif self.frame_side is not None:
+            self.outbox.put(message(
+                "error", code="frames_required", fatal=False,
+                message="this model reads video frames (it has an RGB stream): send camera frames, "
+                        "not keypoints"), droppable=False)
         elif self.admit(len(msg.xyz)):
             self.push(Item("keypoints", msg.seq, now, xyz=msg.xyz, conf=msg.conf))
 
@@ -316,10 +326,10 @@ class Connection:
     async def ingest(self, item: Item) -> None:
         if item.kind == "image":
             self.queued_images -= 1
-            xyz, conf = await self.pose(item)
-            self.accept(item, xyz[None], conf[None])
+            xyz, conf, frame = await self.pose(item)
+            self.accept(item, xyz[None], conf[None], frame)
         elif item.kind == "skipped":
-            self.accept(item, *_undetected(1))
+            self.accept(item, *_undetected(1), self.stand_in_frame())
         elif item.kind == "keypoints" and item.xyz is not None and item.conf is not None:
             self.accept(item, item.xyz, item.conf)
         elif item.kind == "end":
@@ -333,26 +343,40 @@ class Connection:
                 await self.loop.run_in_executor(self.hub.pose_pool, self.extractor.reset)
             self.send_ready()
 
-    async def pose(self, item: Item) -> tuple[np.ndarray, np.ndarray]:
-        """Server-side pose of one image, in the pose threads; an undecodable image is a lost frame."""
+    async def pose(self, item: Item) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Server-side pose of one image, in the pose threads, and its model frame ``(1, 3, S, S)`` for an
+        RGB model (else None); an undecodable image is a lost frame."""
         try:
             return await self.loop.run_in_executor(self.hub.pose_pool, self._pose_sync, item.data)
         except VideoError as exc:
             self.drops.bad += 1
             self.warn("bad_frame", f"frame {item.seq} could not be decoded: {exc}")
             xyz, conf = _undetected(1)
-            return xyz[0], conf[0]
+            return xyz[0], conf[0], self.stand_in_frame()
 
-    def _pose_sync(self, data: bytes | None) -> tuple[np.ndarray, np.ndarray]:
+    def _pose_sync(self, data: bytes | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         if data is None:
             raise VideoError("no image data")
         if self.extractor is None:
             self.extractor = HolisticExtractor()
-        return self.extractor.process(decode_image(data))
+        image = decode_image(data)
+        xyz, conf = self.extractor.process(image)
+        frame = None if self.frame_side is None else model_frames(image[None], self.frame_side)
+        return xyz, conf, frame
 
-    def accept(self, item: Item, xyz: np.ndarray, conf: np.ndarray) -> None:
+    def stand_in_frame(self) -> np.ndarray | None:
+        """For an RGB model, the frame of a lost image: the last good one (black before any)."""
+        if self.frame_side is None:
+            return None
+        if self.last_frame is None:
+            return np.zeros((1, 3, self.frame_side, self.frame_side), np.uint8)
+        return self.last_frame
+
+    def accept(self, item: Item, xyz: np.ndarray, conf: np.ndarray, frames: np.ndarray | None = None) -> None:
         first = self.stream.received
-        self.stream.accept(xyz, conf)
+        if frames is not None:
+            self.last_frame = frames[-1:]
+        self.stream.accept(xyz, conf, frames)
         for k in range(len(xyz)):
             seq = None if item.seq is None else item.seq + k
             self.arrivals[first + k] = (first + k if seq is None else seq, item.received)
