@@ -66,3 +66,26 @@ def test_trains_synthetic_signer_on_cuda_with_fp16_and_grad_scaler(tmp_path: Pat
     result = run_training(SYNTH_TINY, tmp_path, {"train.device": "cuda", "train.amp": "auto"})
     assert result.test is not None and result.test.num_reference > 200
     assert result.test.wer <= TARGET_WER, f"test WER {result.test.wer:.3f} > {TARGET_WER}"
+
+
+def test_fused_live_stream_on_cuda_equals_offline() -> None:
+    """A two-stream model with hand/face crops served on the GPU: live chunks give the offline glosses."""
+    from cslr.export.parity import random_inputs
+    from cslr.pose.keypoints import Keypoints
+    from cslr.stream.features import EXACT_LOOKAHEAD
+    from cslr.stream.session import Stream, StreamConfig
+    from tests.stream.conftest import tiny_fused_recognizer
+    from tests.stream.test_rgb_streams import play_with_frames
+    from tests.stream.test_session import final_glosses
+
+    cpu = tiny_fused_recognizer(("left_hand", "right_hand", "face"))
+    gpu = Recognizer(cpu.model, cpu.vocab, device="cuda")
+    rng = np.random.default_rng(3)
+    frames = random_inputs(gpu.model.cfg, 120, batch=None, image=(64, 64)).frames
+    assert frames is not None
+    walk = np.cumsum(rng.normal(0, 0.01, (120, 75, 3)), axis=0).astype(np.float32)
+    kp = Keypoints(0.5 + walk, np.ones((120, 75), np.float32), 25.0)
+    offline = gpu.recognize(kp, frames=frames)
+    assert len(offline.gloss) >= 2, "the seeded model should emit glosses"
+    stream = Stream(gpu, StreamConfig(mode="chunk", lookahead_frames=EXACT_LOOKAHEAD))
+    assert final_glosses(play_with_frames(stream, kp, frames, 5)) == list(offline.gloss)
