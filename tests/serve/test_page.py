@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,9 @@ import numpy as np
 import pytest
 import websockets
 
+from cslr.config import ExperimentConfig
+from cslr.model.checkpoint import save_checkpoint
+from cslr.serve.settings import Settings
 from tests.serve.conftest import LiveServer, free_port
 from tests.serve.test_ws import settings_for
 
@@ -33,6 +36,7 @@ Y4M_FPS = 25
 PAGE_TIMEOUT_S = 90.0
 DEVTOOLS_START_S = 30.0
 MIN_FRAMES_SENT = 25
+MIN_RESULTS = 3
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
@@ -126,8 +130,20 @@ def page_ws_url(port: int) -> str:
     raise RuntimeError("Chromium's DevTools endpoint did not come up")
 
 
-async def drive(port: int, url: str, shot: Path) -> dict[str, Any]:
-    """Open ``url``, wait for captions, save a screenshot; returns what the page shows."""
+def has_captions(state: dict[str, Any]) -> bool:
+    """A final caption is on the page and enough frames went out."""
+    return bool(state.get("finals", "").strip()) and state["stats"]["sent"] >= MIN_FRAMES_SENT
+
+
+def has_results(state: dict[str, Any]) -> bool:
+    """The server answered with at least a few results (partial captions)."""
+    return bool(state) and state["stats"]["results"] >= MIN_RESULTS
+
+
+async def drive(
+    port: int, url: str, shot: Path, done: Callable[[dict[str, Any]], bool] = has_captions
+) -> dict[str, Any]:
+    """Open ``url``, wait until ``done(state)``, save a screenshot; returns what the page shows."""
     async with websockets.connect(page_ws_url(port), max_size=None) as ws:
         tools = DevTools(ws)
         await tools.call("Page.enable")
@@ -137,12 +153,13 @@ async def drive(port: int, url: str, shot: Path) -> dict[str, Any]:
         while time.monotonic() < deadline:
             state = await tools.evaluate(
                 "window.cslrLive ? {stats: cslrLive.stats, ready: cslrLive.ready, errors: cslrLive.errors,"
+                " holistic: cslrLive.holistic !== null,"
                 " finals: document.getElementById('finals').textContent,"
                 " partial: document.getElementById('partial').textContent,"
                 " status: document.getElementById('status').textContent,"
                 " timeline: document.getElementById('timeline').children.length} : null"
             ) or {}
-            if state.get("finals", "").strip() and state["stats"]["sent"] >= MIN_FRAMES_SENT:
+            if state and done(state):
                 break
             await asyncio.sleep(0.5)
         png = await tools.call("Page.captureScreenshot", format="png")
@@ -168,3 +185,45 @@ def test_page_captions_a_fake_camera(browser: int, tmp_path: Path) -> None:
     assert worker.stats.stream_steps > 0, "no model step ran for the page's stream"
     assert state["stats"]["results"] > 0 and state["finals"].strip(), f"no captions appeared: {state}"
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_page_sends_frames_to_a_model_that_reads_video(browser: int, tmp_path: Path) -> None:
+    """A two-stream checkpoint says ``inputs: ["frames"]``; the page then sends camera frames even when
+    asked for in-browser pose, and the fused model captions them."""
+    from tests.serve.test_rgb_serving import ROIS
+    from tests.stream.conftest import tiny_fused_recognizer
+
+    recognizer = tiny_fused_recognizer(ROIS)
+    checkpoint = save_checkpoint(tmp_path / "fused.pt", recognizer.model,
+                                 ExperimentConfig(model=recognizer.model.cfg), recognizer.vocab)
+    settings = Settings(checkpoint=checkpoint, device="cpu", state_dir=tmp_path / "state", log_format="text",
+                        stream_endpoint_ms=400.0)
+    server = LiveServer(settings).start()
+    try:
+        state = asyncio.run(drive(browser, f"{server.url}/?autostart=1&pose=browser", tmp_path / "fused.png"))
+        worker = server.server.config.app.state.live.worker
+    finally:
+        server.stop()
+    assert state, "the page did not load its script"
+    assert state["ready"]["inputs"] == ["frames"]
+    assert not state["errors"], state["errors"]  # no frames_required: keypoints were never sent
+    assert state["stats"]["poses"] > 0 and worker.stats.stream_steps > 0
+    assert state["stats"]["results"] > 0 and state["finals"].strip(), state
+
+
+@pytest.mark.slow
+def test_page_runs_pose_in_the_browser(browser: int, tmp_path: Path) -> None:
+    """``pose=browser``: MediaPipe Holistic (the npm build this server serves) runs in the page, which
+    sends keypoints, not images; the server never runs pose for it."""
+    server = LiveServer(settings_for(tmp_path, "causal", stream_endpoint_ms=400.0)).start()
+    try:
+        url = f"{server.url}/?autostart=1&pose=browser"
+        state = asyncio.run(drive(browser, url, tmp_path / "browser.png", done=has_results))
+        worker = server.server.config.app.state.live.worker
+    finally:
+        server.stop()
+    assert state and state["holistic"], f"in-browser MediaPipe did not start: {state.get('status')}"
+    assert not state["errors"], state["errors"]
+    assert state["stats"]["poses"] == 0  # no server-side pose messages: the keypoints came from the page
+    assert worker.stats.stream_steps > 0 and state["stats"]["results"] >= MIN_RESULTS, state

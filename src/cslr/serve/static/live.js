@@ -60,9 +60,15 @@ function connect() {
   live.ws.onopen = () => setStatus("Connected; waiting for the server…");
 }
 
+// A model with an RGB stream reads the camera frames themselves: the server says so in `ready.inputs`.
+function needsFrames() {
+  const inputs = live.ready && live.ready.inputs;
+  return Array.isArray(inputs) && !inputs.includes("keypoints");
+}
+
 function configure() {
   const mode = $("stream-mode").value;
-  const msg = { type: "config", send_pose: $("pose-mode").value === "server" };
+  const msg = { type: "config", send_pose: $("pose-mode").value === "server" || needsFrames() };
   if (mode !== "auto") msg.mode = mode;
   live.ws.send(JSON.stringify(msg));
   live.configured = true;
@@ -73,7 +79,9 @@ function onMessage(msg) {
     case "ready":
       live.ready = msg;
       if (!live.configured) { configure(); return; }
-      setStatus(`Live: ${msg.mode} mode, ${msg.fps} fps, pose ${$("pose-mode").value === "server" ? "on the server" : "in the browser"}.`);
+      setStatus(`Live: ${msg.mode} mode, ${msg.fps} fps, ` + (needsFrames()
+        ? "camera frames sent (this model reads the video itself; pose on the server)."
+        : `pose ${$("pose-mode").value === "server" ? "on the server" : "in the browser"}.`));
       startCapture();
       break;
     case "pose": live.stats.poses++; drawSkeleton(msg.xy, msg.conf); break;
@@ -133,7 +141,7 @@ function stopCapture() {
 function tick() {
   const ws = live.ws;
   if (!ws || ws.readyState !== WebSocket.OPEN || ws.bufferedAmount > MAX_BUFFERED_BYTES) return;
-  if (live.holistic && $("pose-mode").value === "browser") sendBrowserPose();
+  if (live.holistic && $("pose-mode").value === "browser" && !needsFrames()) sendBrowserPose();
   else sendFrame();
 }
 
