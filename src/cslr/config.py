@@ -238,6 +238,8 @@ class TrainConfig:
             (CUDA only) or ``"bf16"`` (autocast, CPU or CUDA).
         save_every_steps: also write a resumable checkpoint every this many steps (0: at epoch ends).
         keep_checkpoints: resumable checkpoints kept (the newest), besides ``best.pt``.
+        num_workers: DataLoader worker processes reading training batches (0: in the training process);
+            worth it for RGB models, whose batches read frames from the frame cache.
     """
 
     epochs: int = 30
@@ -262,6 +264,7 @@ class TrainConfig:
     save_every_steps: int = 0
     keep_checkpoints: int = 5
     # --- end issue 3 ---
+    num_workers: int = 0
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -270,6 +273,8 @@ class TrainConfig:
             raise ConfigError(f"train.scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"train.amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if self.num_workers < 0:
+            raise ConfigError(f"train.num_workers must be >= 0, got {self.num_workers}")
         if self.keep_checkpoints < 1 or self.save_every_steps < 0:
             raise ConfigError("train.keep_checkpoints must be >= 1 and train.save_every_steps >= 0")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:

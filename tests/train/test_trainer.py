@@ -74,3 +74,11 @@ def test_learns_synthetic_signer_from_scratch(tmp_path: Path) -> None:
     assert result.test.num_reference > 200
     assert result.test.wer <= TARGET_WER, f"test WER {result.test.wer:.3f} > {TARGET_WER}"
     assert cpu < CPU_BUDGET_S, f"took {cpu:.0f}s of CPU (wall {wall:.0f}s)"
+
+
+def test_loader_worker_processes_give_the_same_training(tiny_recipe: Path, tmp_path: Path) -> None:
+    """``train.num_workers`` moves batch reading to worker processes without changing the batches."""
+    inline = run_training(tiny_recipe, tmp_path / "inline", {"train.epochs": 2})
+    workers = run_training(tiny_recipe, tmp_path / "workers", {"train.epochs": 2, "train.num_workers": 2})
+    assert [r.train_loss for r in workers.state.history] == [r.train_loss for r in inline.state.history]
+    assert workers.state.step == inline.state.step > 0

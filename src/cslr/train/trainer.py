@@ -321,7 +321,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         self.checkpoints = CheckpointManager(output_dir, cfg.train.keep_checkpoints)
         self.state = TrainState()
-        self._loader_epoch: tuple[int, DataLoader] | None = None
+        self._loader_for: tuple[Sequence[Any], DataLoader] | None = None  # built for these sentences
 
     # ----------------------------------------------------------------------------------- the loop
 
@@ -458,9 +458,12 @@ class Trainer:
         return self.train_data
 
     def _loader(self, epoch: int) -> DataLoader:
-        """This rank's loader for ``epoch``, starting after the batches already trained."""
-        if self._loader_epoch is None or self._loader_epoch[0] != epoch:
-            dataset, collate_fn = model_dataset(self._sentences(epoch), self.vocab, self.cfg, self.augment)
+        """This rank's loader for ``epoch``, starting after the batches already trained. The dataset is
+        built again only when the epoch's sentences change (re-stitched ones), not every epoch."""
+        sentences = self._sentences(epoch)
+        if self._loader_for is None or self._loader_for[0] is not sentences:
+            dataset, collate_fn = model_dataset(sentences, self.vocab, self.cfg, self.augment)
+            workers = self.cfg.train.num_workers
             sampler = ResumableSampler(dataset, self.dist, self.cfg.train.seed)
             # its own generator: a loader iterator started after a resume must not draw from the global one
             loader = DataLoader(
@@ -469,9 +472,12 @@ class Trainer:
                 sampler=sampler,
                 collate_fn=collate_fn,
                 generator=torch.Generator().manual_seed(self.cfg.train.seed),
+                num_workers=workers,
+                persistent_workers=workers > 0,
+                pin_memory=self.device.type == "cuda",
             )
-            self._loader_epoch = (epoch, loader)
-        loader = self._loader_epoch[1]
+            self._loader_for = (sentences, loader)
+        loader = self._loader_for[1]
         assert isinstance(loader.sampler, ResumableSampler)
         loader.sampler.set_epoch(epoch, self.state.batch_in_epoch * self.per_rank_batch)
         return loader
