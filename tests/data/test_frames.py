@@ -13,7 +13,7 @@ from cslr.cli import main
 from cslr.config import DataConfig, ModelConfig
 from cslr.data.corpora import CorpusItem, cache_name, load_corpus, read_manifest
 from cslr.data.datasets import build_training_data
-from cslr.data.frames import frames_path, load_item_video
+from cslr.data.frames import FrameFileWriter, frames_path, load_item_video
 from cslr.data.rgb import VideoSentence, VideoSequenceDataset
 from cslr.data.vocab import Vocabulary
 from cslr.model.inputs import frame_side, model_frames
@@ -181,3 +181,20 @@ def test_extract_frames_of_a_manifest_of_real_videos(
 def _square(frame: np.ndarray, side: int) -> np.ndarray:
     """One decoded frame as the cache stores it."""
     return model_frames(frame[None], side)[0]
+
+
+@pytest.mark.parametrize("frames", [0, 1, 7, 130])
+def test_frame_file_writer_streams_a_loadable_npy(tmp_path: Path, frames: int) -> None:
+    """Frames written one by one read back as one (T, 3, S, S) array, memory-mapped too."""
+    rng = np.random.default_rng(frames)
+    video = rng.integers(0, 256, (frames, 3, 8, 8), dtype=np.uint8)
+    writer = FrameFileWriter(tmp_path / "clip.npy", 8)
+    for frame in video:
+        writer.append(frame)
+    path = writer.close()
+    for mode in (None, "r"):
+        loaded = np.load(path, mmap_mode=mode)
+        assert loaded.shape == (frames, 3, 8, 8) and loaded.dtype == np.uint8
+        np.testing.assert_array_equal(loaded, video)
+    with pytest.raises(ValueError, match="uint8"):
+        FrameFileWriter(tmp_path / "bad.npy", 8).append(np.zeros((3, 4, 4), np.uint8))

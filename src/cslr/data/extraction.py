@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from cslr.data.corpora import CorpusItem, cache_name
-from cslr.data.frames import frames_dir, frames_path
+from cslr.data.frames import FrameFileWriter, frames_dir, frames_path
 from cslr.model.inputs import model_frames
 from cslr.pose.keypoints import DEFAULT_FPS
 
@@ -218,18 +218,22 @@ def _extract_item(job: _Job) -> tuple[int, str | None]:
         first = next(decoded, None)  # decode before paying for a Holistic graph
         if first is None:
             raise ValueError("no frames")
-        small: list[np.ndarray] = []
-        stream = _tap(_chain(first, decoded), small, job.side if job.frames_out else 0)
-        count = _write_keypoints(stream, job, written) if job.keypoints_out else sum(1 for _ in stream)
-        if job.frames_out:
-            expect = count if job.keypoints_out else job.expect
-            if len(small) != expect:
-                raise ValueError(f"{len(small)} frames decoded but the item's keypoints have {expect}")
+        writer = None
+        if job.frames_out:  # frames go to disk as they are decoded: memory stays at one frame
             tmp = _temporary(Path(job.frames_out))
             tmp.parent.mkdir(parents=True, exist_ok=True)
             written.append((tmp, Path(job.frames_out)))
-            with tmp.open("wb") as fh:
-                np.save(fh, np.stack(small))
+            writer = FrameFileWriter(tmp, job.side)
+        try:
+            stream = _tap(_chain(first, decoded), writer)
+            count = _write_keypoints(stream, job, written) if job.keypoints_out else sum(1 for _ in stream)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is not None:
+            expect = count if job.keypoints_out else job.expect
+            if writer.count != expect:
+                raise ValueError(f"{writer.count} frames decoded but the item's keypoints have {expect}")
         for tmp, target in written:
             os.replace(tmp, target)
         return count, None
@@ -259,11 +263,11 @@ def _temporary(target: Path) -> Path:
     return target.with_name(f"{TMP_PREFIX}{os.getpid()}-{target.name}")
 
 
-def _tap(frames: Iterator[np.ndarray], small: list[np.ndarray], side: int) -> Iterator[np.ndarray]:
-    """Pass ``frames`` on, keeping a ``side x side`` copy of each in ``small`` (none when ``side`` is 0)."""
+def _tap(frames: Iterator[np.ndarray], writer: FrameFileWriter | None) -> Iterator[np.ndarray]:
+    """Pass ``frames`` on, writing a ``side x side`` copy of each with ``writer`` (when there is one)."""
     for frame in frames:
-        if side:
-            small.append(model_frames(frame[None], side)[0])
+        if writer is not None:
+            writer.append(model_frames(frame[None], writer.side)[0])
         yield frame
 
 

@@ -34,6 +34,48 @@ if TYPE_CHECKING:
 FRAMES_DIR = "frames-{side}"  # inside the keypoint cache, one folder per frame size
 FRAMES_SUFFIX = ".npy"
 CHANNELS = 3
+NPY_MAGIC = b"\x93NUMPY\x01\x00"  # .npy format version 1.0: a 2-byte little-endian header length follows
+NPY_ALIGN = 64  # .npy headers end on a multiple of this
+MAX_FRAMES_DIGITS = 12  # the header's room for the frame count, reserved before it is known
+
+
+class FrameFileWriter:
+    """Writes frames ``(3, S, S)`` uint8 to a ``.npy`` file one at a time, holding none in memory.
+
+    The header is written first with room for a frame count of up to :data:`MAX_FRAMES_DIGITS` digits and
+    rewritten with the real count by :meth:`close`; ``np.load`` (memory-mapped too) reads the result as
+    ``(T, 3, S, S)``.
+    """
+
+    def __init__(self, path: str | Path, side: int) -> None:
+        self.path, self.side, self.count = Path(path), side, 0
+        self.header_size = len(self._header(10**MAX_FRAMES_DIGITS - 1))
+        self._file = self.path.open("wb")
+        self._file.write(b"\0" * self.header_size)
+
+    def _header(self, frames: int, size: int | None = None) -> bytes:
+        """The .npy header of ``frames`` frames, space-padded to ``size`` bytes (or to the alignment)."""
+        shape = (frames, CHANNELS, self.side, self.side)
+        text = repr({"descr": "|u1", "fortran_order": False, "shape": shape})
+        base = len(NPY_MAGIC) + 2 + len(text) + 1  # + the closing newline
+        total = size if size is not None else -(-base // NPY_ALIGN) * NPY_ALIGN
+        body = (text + " " * (total - base) + "\n").encode("latin1")
+        return NPY_MAGIC + len(body).to_bytes(2, "little") + body
+
+    def append(self, frame: np.ndarray) -> None:
+        """Add one frame ``(3, side, side)`` uint8."""
+        if frame.shape != (CHANNELS, self.side, self.side) or frame.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 {(CHANNELS, self.side, self.side)} frame, got {frame.shape}")
+        self._file.write(np.ascontiguousarray(frame).tobytes())
+        self.count += 1
+
+    def close(self) -> Path:
+        """Write the real frame count into the header and close the file."""
+        if not self._file.closed:
+            self._file.seek(0)
+            self._file.write(self._header(self.count, self.header_size))
+            self._file.close()
+        return self.path
 
 
 def frames_dir(cache_dir: str | Path, side: int) -> Path:
