@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,17 +25,7 @@ SEQUENCES_PER_CLIP = 10  # real sequences joined into one continuous clip
 
 def tiny_recognizer(temporal: str = "causal", stride: int = 1, seed: int = SEED) -> Recognizer:
     """A seeded, untrained model: arbitrary but deterministic glosses, enough to test the plumbing."""
-    torch.manual_seed(seed)
-    vocab = Vocabulary.from_glosses(GLOSSES)
-    cfg = ModelConfig(temporal=temporal, stride=stride, pose_hidden=32, pose_layers=1, hidden_size=32,
-                      num_layers=2, dropout=0.0, vocab_size=len(vocab))
-    model = CSLRModel(cfg)
-    with torch.no_grad():
-        for name, param in model.encoder.named_parameters():
-            if "weight_ih" in name:
-                param.mul_(INPUT_GAIN)
-        model.head.weight.mul_(HEAD_GAIN)
-    return Recognizer(model, vocab, device="cpu")
+    return _seeded_recognizer(seed, temporal=temporal, stride=stride)
 
 
 def tiny_fused_recognizer(
@@ -42,19 +33,23 @@ def tiny_fused_recognizer(
     seed: int = FUSED_SEED,
 ) -> Recognizer:
     """A seeded, untrained two-stream model (tiny CNN on 32x32 frames, gated fusion), as above."""
+    return _seeded_recognizer(seed, temporal=temporal, streams=streams, rgb_backbone="tiny", rgb_size=32,
+                              rgb_dim=32, fusion_dim=32, fusion_heads=2, rgb_rois=rois, roi_size=16)
+
+
+def _seeded_recognizer(seed: int, **model: Any) -> Recognizer:
+    """A small seeded model of ``model`` settings, its LSTM input and head weights scaled up."""
     torch.manual_seed(seed)
     vocab = Vocabulary.from_glosses(GLOSSES)
-    cfg = ModelConfig(temporal=temporal, pose_hidden=32, pose_layers=1, hidden_size=32, num_layers=2,
-                      dropout=0.0, vocab_size=len(vocab), streams=streams, rgb_backbone="tiny",
-                      rgb_size=32, rgb_dim=32, fusion_dim=32, fusion_heads=2, rgb_rois=rois,
-                      roi_size=16)
-    model = CSLRModel(cfg, pretrained=False)
+    cfg = ModelConfig(pose_hidden=32, pose_layers=1, hidden_size=32, num_layers=2, dropout=0.0,
+                      vocab_size=len(vocab), **model)
+    net = CSLRModel(cfg, pretrained=False)
     with torch.no_grad():
-        for name, param in model.encoder.named_parameters():
+        for name, param in net.encoder.named_parameters():
             if "weight_ih" in name:
                 param.mul_(INPUT_GAIN)
-        model.head.weight.mul_(HEAD_GAIN)
-    return Recognizer(model, vocab, device="cpu")
+        net.head.weight.mul_(HEAD_GAIN)
+    return Recognizer(net, vocab, device="cpu")
 
 
 def load_real_clip(shared_data: Path, first: int = 0, count: int = SEQUENCES_PER_CLIP) -> Keypoints:
