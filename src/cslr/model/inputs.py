@@ -57,16 +57,6 @@ class ModelInputs:
         """Frames of a sequence (or streams of a batch): the first axis."""
         return len(next(iter(self.arrays().values())))
 
-    def slice(self, start: int, end: int) -> ModelInputs:
-        """Frames ``[start, end)`` of a sequence."""
-        return ModelInputs(**{name: a[start:end] for name, a in self.arrays().items()})
-
-    @staticmethod
-    def concat(parts: Sequence[ModelInputs]) -> ModelInputs:
-        """Sequences joined in time (every part has the same inputs)."""
-        names = parts[0].arrays().keys()
-        return ModelInputs(**{n: np.concatenate([p.arrays()[n] for p in parts]) for n in names})
-
     @staticmethod
     def stack(parts: Sequence[ModelInputs]) -> tuple[ModelInputs, np.ndarray]:
         """Sequences padded with zeros to the longest and stacked into a batch ``(B, T_max, ...)``;
